@@ -1,0 +1,19 @@
+from .configuration_msn_tokenizer import MSNTokenizerConfig
+from .flow_matching import OTConditionalFlowMatching, make_scheduler
+from .frontends import MelFrontend, OobleckFrontend, build_frontend
+from .modeling_msn_tokenizer import MSNTokenizerModel, MSNTokenizerOutput, MSNTokenizerPreTrainedModel
+from .quantization import QuantizerOutput, VectorQuantizer
+
+__all__ = [
+    "MSNTokenizerConfig",
+    "MSNTokenizerModel",
+    "MSNTokenizerOutput",
+    "MSNTokenizerPreTrainedModel",
+    "MelFrontend",
+    "OobleckFrontend",
+    "OTConditionalFlowMatching",
+    "QuantizerOutput",
+    "VectorQuantizer",
+    "build_frontend",
+    "make_scheduler",
+]

@@ -1,0 +1,190 @@
+"""Configuration of the LM-MSN sound tokenizer ("Make Some Noise", Sections III and IV-A)."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from transformers import PretrainedConfig
+
+FRONTEND_TYPES = ("oobleck", "mel")
+DECODER_OBJECTIVES = ("flow_matching", "mse")
+
+
+def default_mel_frontend_config() -> dict[str, Any]:
+    """Weight-free log-mel front end whose frame rate matches the Oobleck VAE (21.53 frames/s).
+
+    22.05 kHz mono, STFT hop 256 samples, 4 STFT frames stacked per latent frame -> 1024 samples
+    (46.4 ms) per latent frame, as 2048 samples are at 44.1 kHz. Latent dim = 4 x 80 mels = 320.
+    """
+    return {
+        "sampling_rate": 22050,
+        "audio_channels": 1,
+        "n_fft": 1024,
+        "stft_hop_length": 256,
+        "frames_per_latent": 4,
+        "num_mel_bins": 80,
+        "f_min": 0.0,
+        "f_max": None,
+        "log_floor": 1e-5,
+        "griffin_lim_iters": 32,
+    }
+
+
+def default_oobleck_frontend_config() -> dict[str, Any]:
+    """`diffusers.AutoencoderOobleck` arguments of Stable Audio Open's VAE (hop 2048, 64 latent channels)."""
+    return {
+        "encoder_hidden_size": 128,
+        "downsampling_ratios": [2, 4, 4, 8, 8],
+        "channel_multiples": [1, 2, 4, 8, 16],
+        "decoder_channels": 128,
+        "decoder_input_channels": 64,
+        "audio_channels": 2,
+        "sampling_rate": 44100,
+    }
+
+
+class MSNTokenizerConfig(PretrainedConfig):
+    r"""Configuration of [`MSNTokenizerModel`]: frozen front end -> causal transformer encoder -> VQ ->
+    DiT decoder trained with OT-CFM (or with plain MSE, the paper's "VQ + MSE" baseline).
+
+    The defaults are the paper's configuration (Stable Audio Open VAE, 12 + 12 blocks of width 768,
+    head dim 64, codebook 8196 x 64). For CPU work use ``frontend_type="mel"`` and small sizes.
+
+    Args:
+        frontend_type (`str`, *optional*, defaults to `"oobleck"`):
+            `"oobleck"` (diffusers `AutoencoderOobleck`, frozen) or `"mel"` (weight-free log-mel frames
+            with Griffin-Lim inversion).
+        frontend_config (`dict`, *optional*):
+            Arguments of the front end. Defaults to [`default_oobleck_frontend_config`] or
+            [`default_mel_frontend_config`] by `frontend_type`.
+        hidden_size (`int`, *optional*, defaults to 768): width of encoder and decoder blocks.
+        encoder_layers (`int`, *optional*, defaults to 12): causal transformer blocks in the encoder.
+        decoder_layers (`int`, *optional*, defaults to 12): non-causal DiT blocks in the decoder.
+        head_dim (`int`, *optional*, defaults to 64): attention head size; heads = hidden_size / head_dim.
+        intermediate_size (`int`, *optional*, defaults to 3072): MLP width of every block.
+        codebook_size (`int`, *optional*, defaults to 8196): number of VQ codes (the paper's value).
+        codebook_dim (`int`, *optional*, defaults to 64): dimension of each code vector.
+        commitment_weight (`float`, *optional*, defaults to 0.25): weight of ||z_e - sg(q)||^2.
+        codebook_decay (`float`, *optional*, defaults to 0.99): EMA decay of the codebook statistics.
+        codebook_epsilon (`float`, *optional*, defaults to 1e-5): Laplace smoothing of EMA cluster sizes.
+        dead_code_threshold (`float`, *optional*, defaults to 1.0): codes whose EMA cluster size falls
+            below this many assignments are restarted from random encoder outputs of the batch.
+        timestep_embedding_dim (`int`, *optional*, defaults to 256): sinusoidal timestep features.
+        decoder_objective (`str`, *optional*, defaults to `"flow_matching"`): `"flow_matching"` (OT-CFM)
+            or `"mse"` (same network, timestep and noisy input held at 0, regression of z).
+        sigma_min (`float`, *optional*, defaults to 1e-4): OT-CFM's sigma_min (Lipman et al.).
+        rope_theta (`float`, *optional*, defaults to 10000.0): rotary position embedding base.
+        layer_norm_eps (`float`, *optional*, defaults to 1e-6)
+        dropout (`float`, *optional*, defaults to 0.0): dropout on attention and MLP outputs.
+        initializer_range (`float`, *optional*, defaults to 0.02): std of the normal weight init.
+        clip_seconds (`float`, *optional*, defaults to 10.0): training clip length in seconds.
+    """
+
+    model_type = "msn_tokenizer"
+
+    def __init__(
+        self,
+        frontend_type: str = "oobleck",
+        frontend_config: dict[str, Any] | None = None,
+        hidden_size: int = 768,
+        encoder_layers: int = 12,
+        decoder_layers: int = 12,
+        head_dim: int = 64,
+        intermediate_size: int = 3072,
+        codebook_size: int = 8196,
+        codebook_dim: int = 64,
+        commitment_weight: float = 0.25,
+        codebook_decay: float = 0.99,
+        codebook_epsilon: float = 1e-5,
+        dead_code_threshold: float = 1.0,
+        timestep_embedding_dim: int = 256,
+        decoder_objective: str = "flow_matching",
+        sigma_min: float = 1e-4,
+        rope_theta: float = 10000.0,
+        layer_norm_eps: float = 1e-6,
+        dropout: float = 0.0,
+        initializer_range: float = 0.02,
+        clip_seconds: float = 10.0,
+        **kwargs,
+    ):
+        if frontend_type not in FRONTEND_TYPES:
+            raise ValueError(f"frontend_type must be one of {FRONTEND_TYPES}, got {frontend_type!r}")
+        if decoder_objective not in DECODER_OBJECTIVES:
+            raise ValueError(f"decoder_objective must be one of {DECODER_OBJECTIVES}, got {decoder_objective!r}")
+        if hidden_size % head_dim != 0:
+            raise ValueError(f"hidden_size ({hidden_size}) must be a multiple of head_dim ({head_dim})")
+        if head_dim % 2 != 0:
+            raise ValueError(f"head_dim must be even for rotary embeddings, got {head_dim}")
+        if codebook_size < 2:
+            raise ValueError(f"codebook_size must be at least 2, got {codebook_size}")
+        if timestep_embedding_dim % 2 != 0:
+            raise ValueError(f"timestep_embedding_dim must be even, got {timestep_embedding_dim}")
+        if not 0.0 <= sigma_min < 1.0:
+            raise ValueError(f"sigma_min must be in [0, 1), got {sigma_min}")
+        if clip_seconds <= 0:
+            raise ValueError(f"clip_seconds must be positive, got {clip_seconds}")
+        if frontend_config is None:
+            frontend_config = (
+                default_oobleck_frontend_config() if frontend_type == "oobleck" else default_mel_frontend_config()
+            )
+        elif frontend_type == "mel":
+            frontend_config = {**default_mel_frontend_config(), **frontend_config}
+        self.frontend_type = frontend_type
+        self.frontend_config = dict(frontend_config)
+        self.hidden_size = hidden_size
+        self.encoder_layers = encoder_layers
+        self.decoder_layers = decoder_layers
+        self.head_dim = head_dim
+        self.intermediate_size = intermediate_size
+        self.codebook_size = codebook_size
+        self.codebook_dim = codebook_dim
+        self.commitment_weight = commitment_weight
+        self.codebook_decay = codebook_decay
+        self.codebook_epsilon = codebook_epsilon
+        self.dead_code_threshold = dead_code_threshold
+        self.timestep_embedding_dim = timestep_embedding_dim
+        self.decoder_objective = decoder_objective
+        self.sigma_min = sigma_min
+        self.rope_theta = rope_theta
+        self.layer_norm_eps = layer_norm_eps
+        self.dropout = dropout
+        self.initializer_range = initializer_range
+        self.clip_seconds = clip_seconds
+        super().__init__(**kwargs)
+
+    @property
+    def num_attention_heads(self) -> int:
+        return self.hidden_size // self.head_dim
+
+    @property
+    def sampling_rate(self) -> int:
+        return int(self.frontend_config["sampling_rate"])
+
+    @property
+    def audio_channels(self) -> int:
+        return int(self.frontend_config["audio_channels"])
+
+    @property
+    def hop_length(self) -> int:
+        """Audio samples per latent frame (= per token)."""
+        if self.frontend_type == "oobleck":
+            return math.prod(self.frontend_config["downsampling_ratios"])
+        return int(self.frontend_config["stft_hop_length"]) * int(self.frontend_config["frames_per_latent"])
+
+    @property
+    def latent_dim(self) -> int:
+        """Channels of one latent frame of the front end."""
+        if self.frontend_type == "oobleck":
+            return int(self.frontend_config["decoder_input_channels"])
+        return int(self.frontend_config["num_mel_bins"]) * int(self.frontend_config["frames_per_latent"])
+
+    @property
+    def frame_rate(self) -> float:
+        """Latent frames (= tokens) per second of audio, in Hz."""
+        return self.sampling_rate / self.hop_length
+
+    @property
+    def bitrate(self) -> float:
+        """Bits per second of audio: frame_rate x log2(codebook_size)."""
+        return self.frame_rate * math.log2(self.codebook_size)

@@ -1,0 +1,199 @@
+"""Frozen audio front ends of the sound tokenizer: waveform <-> latent frames.
+
+Both front ends follow one small contract so the tokenizer does not care which it has:
+
+- ``sample_rate`` (Hz), ``audio_channels``, ``hop_length`` (samples per latent frame), ``latent_dim``;
+- ``encode(audio)``: audio of shape (batch, audio_channels, samples) -> latents of shape
+  (batch, samples // hop_length, latent_dim);
+- ``decode(latents)``: latents of shape (batch, frames, latent_dim) -> audio of shape
+  (batch, audio_channels, frames * hop_length).
+
+Neither front end is trained: the tokenizer freezes them and caches their latents.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+
+class MelFrontend(nn.Module):
+    """Weight-free front end: stacked log-mel frames, inverted with Griffin-Lim.
+
+    ``frames_per_latent`` consecutive STFT frames (hop ``stft_hop_length``) are stacked into one latent
+    frame, so that the latent frame rate can match the Oobleck VAE's (21.53 Hz) while the STFT keeps a
+    hop short enough for Griffin-Lim to give intelligible sound. The latent of one frame is
+    ``[mel(frame 0), mel(frame 1), ...]``, each ``num_mel_bins`` natural-log magnitudes.
+
+    It holds no parameters and no saved buffers: the mel basis is rebuilt from the config on each
+    device, so checkpoints do not depend on it.
+    """
+
+    def __init__(
+        self,
+        sampling_rate: int = 22050,
+        audio_channels: int = 1,
+        n_fft: int = 1024,
+        stft_hop_length: int = 256,
+        frames_per_latent: int = 4,
+        num_mel_bins: int = 80,
+        f_min: float = 0.0,
+        f_max: float | None = None,
+        log_floor: float = 1e-5,
+        griffin_lim_iters: int = 32,
+    ):
+        super().__init__()
+        if audio_channels != 1:
+            raise ValueError(f"MelFrontend is mono: audio_channels must be 1, got {audio_channels}")
+        if stft_hop_length > n_fft:
+            raise ValueError(f"stft_hop_length ({stft_hop_length}) must not exceed n_fft ({n_fft})")
+        self.sample_rate = int(sampling_rate)
+        self.audio_channels = 1
+        self.n_fft = int(n_fft)
+        self.stft_hop_length = int(stft_hop_length)
+        self.frames_per_latent = int(frames_per_latent)
+        self.num_mel_bins = int(num_mel_bins)
+        self.f_min = float(f_min)
+        self.f_max = float(f_max) if f_max is not None else sampling_rate / 2
+        self.log_floor = float(log_floor)
+        self.griffin_lim_iters = int(griffin_lim_iters)
+        self.hop_length = self.stft_hop_length * self.frames_per_latent
+        self.latent_dim = self.num_mel_bins * self.frames_per_latent
+        self._bases: dict[tuple, tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = {}
+
+    def _basis(self, device: torch.device, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(mel filters (freq, mels), their pseudo-inverse (mels, freq), STFT window (n_fft,))."""
+        key = (device, dtype)
+        if key not in self._bases:
+            from transformers.audio_utils import mel_filter_bank
+
+            filters = mel_filter_bank(
+                num_frequency_bins=self.n_fft // 2 + 1,
+                num_mel_filters=self.num_mel_bins,
+                min_frequency=self.f_min,
+                max_frequency=self.f_max,
+                sampling_rate=self.sample_rate,
+                norm="slaney",
+                mel_scale="slaney",
+            )
+            filters = torch.from_numpy(np.asarray(filters, dtype=np.float64))
+            inverse = torch.linalg.pinv(filters)
+            window = torch.hann_window(self.n_fft, dtype=torch.float64)
+            self._bases[key] = tuple(x.to(device=device, dtype=dtype) for x in (filters, inverse, window))
+        return self._bases[key]
+
+    def _stft(self, audio: torch.Tensor, window: torch.Tensor) -> torch.Tensor:
+        return torch.stft(
+            audio, self.n_fft, self.stft_hop_length, window=window, center=True, pad_mode="constant",
+            return_complex=True,
+        )
+
+    @torch.no_grad()
+    def encode(self, audio: torch.Tensor) -> torch.Tensor:
+        """audio (batch, 1, samples) -> latents (batch, samples // hop_length, num_mel_bins * frames_per_latent)."""
+        batch, _, samples = audio.shape
+        num_frames = samples // self.hop_length
+        if num_frames == 0:
+            raise ValueError(f"audio must hold at least hop_length={self.hop_length} samples, got {samples}")
+        filters, _, window = self._basis(audio.device, torch.float32)
+        magnitude = self._stft(audio[:, 0].float(), window).abs()  # (batch, freq, stft_frames)
+        magnitude = magnitude[..., : num_frames * self.frames_per_latent]
+        mel = torch.log(torch.clamp(filters.T @ magnitude, min=self.log_floor))  # (batch, mels, stft_frames)
+        mel = mel.transpose(1, 2).reshape(batch, num_frames, self.latent_dim)
+        return mel.to(audio.dtype)
+
+    @torch.no_grad()
+    def decode(self, latents: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        """latents (batch, frames, latent_dim) -> audio (batch, 1, frames * hop_length) by Griffin-Lim.
+
+        Uses the "fast Griffin-Lim" momentum of Perraudin et al. (0.99); the initial phase is random from
+        ``generator`` (seeded with 0 when none is given, so that decoding is deterministic).
+        """
+        batch, num_frames, _ = latents.shape
+        _, inverse, window = self._basis(latents.device, torch.float32)
+        mel = latents.float().reshape(batch, num_frames * self.frames_per_latent, self.num_mel_bins)
+        magnitude = torch.clamp(inverse.T @ torch.exp(mel).transpose(1, 2), min=0.0)  # (batch, freq, stft_frames)
+        # centred STFT of N hops has N + 1 frames: repeat the last so that istft gives exactly N hops.
+        magnitude = torch.cat([magnitude, magnitude[..., -1:]], dim=-1)
+        length = num_frames * self.hop_length
+        if generator is None:
+            generator = torch.Generator(device="cpu").manual_seed(0)
+        phase = torch.rand(magnitude.shape, generator=generator, device="cpu").to(magnitude.device)
+        angles = torch.polar(torch.ones_like(magnitude), 2 * math.pi * phase)
+        previous = torch.zeros_like(angles)
+        momentum = 0.99 / (1 + 0.99)
+        for _ in range(self.griffin_lim_iters):
+            waveform = torch.istft(magnitude * angles, self.n_fft, self.stft_hop_length, window=window, length=length)
+            rebuilt = self._stft(waveform, window)
+            angles = rebuilt - momentum * previous
+            angles = angles / angles.abs().clamp(min=1e-16)
+            previous = rebuilt
+        waveform = torch.istft(magnitude * angles, self.n_fft, self.stft_hop_length, window=window, length=length)
+        return waveform[:, None].to(latents.dtype)
+
+
+class OobleckFrontend(nn.Module):
+    """Stable Audio Open's VAE (diffusers ``AutoencoderOobleck``), frozen. 44.1 kHz stereo, hop 2048, 64 channels.
+
+    ``encode`` returns the mean of the posterior (deterministic latents, as is usual when a VAE feeds a
+    tokenizer). Build it from a config dict (random weights, for tests and benchmarks) or load the real
+    VAE with [`OobleckFrontend.from_pretrained`].
+    """
+
+    def __init__(self, vae: nn.Module):
+        super().__init__()
+        self.vae = vae
+        self.vae.requires_grad_(False)
+        self.vae.eval()
+        cfg = vae.config
+        self.sample_rate = int(cfg.sampling_rate)
+        self.audio_channels = int(cfg.audio_channels)
+        self.hop_length = int(math.prod(cfg.downsampling_ratios))
+        self.latent_dim = int(cfg.decoder_input_channels)
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> OobleckFrontend:
+        from diffusers import AutoencoderOobleck
+
+        return cls(AutoencoderOobleck(**config))
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path: str, subfolder: str | None = "vae", **kwargs) -> OobleckFrontend:
+        """Load the VAE, e.g. ``OobleckFrontend.from_pretrained("stabilityai/stable-audio-open-1.0")``."""
+        from diffusers import AutoencoderOobleck
+
+        return cls(AutoencoderOobleck.from_pretrained(pretrained_model_name_or_path, subfolder=subfolder, **kwargs))
+
+    def train(self, mode: bool = True) -> OobleckFrontend:
+        # The VAE is frozen: keep it in eval mode whatever the tokenizer's mode.
+        super().train(mode)
+        self.vae.eval()
+        return self
+
+    @torch.no_grad()
+    def encode(self, audio: torch.Tensor) -> torch.Tensor:
+        """audio (batch, audio_channels, samples) -> latents (batch, samples // 2048, 64)."""
+        num_frames = audio.shape[-1] // self.hop_length
+        if num_frames == 0:
+            raise ValueError(f"audio must hold at least hop_length={self.hop_length} samples, got {audio.shape[-1]}")
+        latents = self.vae.encode(audio).latent_dist.mean  # (batch, 64, frames)
+        return latents[..., :num_frames].transpose(1, 2)
+
+    @torch.no_grad()
+    def decode(self, latents: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        """latents (batch, frames, 64) -> audio (batch, audio_channels, frames * 2048)."""
+        del generator  # the VAE decoder is deterministic
+        return self.vae.decode(latents.transpose(1, 2)).sample
+
+
+def build_frontend(frontend_type: str, frontend_config: dict[str, Any]) -> nn.Module:
+    """The front end named by a tokenizer config (random weights for the VAE: load real ones separately)."""
+    if frontend_type == "mel":
+        return MelFrontend(**frontend_config)
+    if frontend_type == "oobleck":
+        return OobleckFrontend.from_config(frontend_config)
+    raise ValueError(f"frontend_type must be 'oobleck' or 'mel', got {frontend_type!r}")
