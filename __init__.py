@@ -4,9 +4,19 @@ Importing the package registers its configurations, models and feature extractor
 transformers Auto classes, so ``AutoModel.from_pretrained(local_dir)`` works without remote code.
 """
 
-from .modeling import MSNTokenizerConfig, MSNTokenizerModel, MSNTokenizerOutput  # noqa: F401
-from .processing import MSNFeatureExtractor  # noqa: F401
+import sys as _sys
 
-__version__ = "0.1.0"
+if __name__ != "soundlm":
+    # The repository root is the package (pyproject maps it onto `soundlm`). Tools that import the root
+    # folder by its directory name (pytest collects it as a package) must get the same module objects,
+    # not a second copy of every class, so the installed package stands in for this one.
+    import importlib as _importlib
 
-__all__ = ["MSNTokenizerConfig", "MSNTokenizerModel", "MSNTokenizerOutput", "MSNFeatureExtractor"]
+    _sys.modules[__name__] = _importlib.import_module("soundlm")
+else:
+    from .modeling import MSNTokenizerConfig, MSNTokenizerModel, MSNTokenizerOutput  # noqa: F401
+    from .processing import MSNFeatureExtractor  # noqa: F401
+
+    __version__ = "0.1.0"
+
+    __all__ = ["MSNTokenizerConfig", "MSNTokenizerModel", "MSNTokenizerOutput", "MSNFeatureExtractor"]

@@ -96,18 +96,23 @@ class OTConditionalFlowMatching:
         scheduler: str | SchedulerMixin = "euler",
         temperature: float = 1.0,
         generator: torch.Generator | None = None,
+        noise: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Integrate dx/dt = estimator(x, t, condition) from t = 0 (x0 = temperature * noise) to t = 1.
 
         ``scheduler`` is ``"euler"``, ``"heun"`` or a ready diffusers flow-matching scheduler whose
-        ``set_timesteps`` was already called (then ``num_steps`` is ignored).
+        ``set_timesteps`` was already called (then ``num_steps`` is ignored). ``noise`` (of shape ``shape``)
+        replaces the draw from ``generator`` as the starting point before scaling by ``temperature``.
         Returns x1 of shape ``shape``.
         """
         if temperature < 0:
             raise ValueError(f"temperature must be >= 0, got {temperature}")
         if isinstance(scheduler, str):
             scheduler = make_scheduler(scheduler, num_steps)
-        noise = torch.randn(shape, generator=generator, device="cpu", dtype=torch.float32)
+        if noise is None:
+            noise = torch.randn(shape, generator=generator, device="cpu", dtype=torch.float32)
+        elif tuple(noise.shape) != tuple(shape):
+            raise ValueError(f"noise must have shape {tuple(shape)}, got {tuple(noise.shape)}")
         sample = (temperature * noise).to(device=condition.device, dtype=condition.dtype)
         num_train_timesteps = scheduler.config.num_train_timesteps
         for timestep in scheduler.timesteps:

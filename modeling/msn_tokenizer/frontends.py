@@ -162,7 +162,9 @@ class OobleckFrontend(nn.Module):
         return cls(AutoencoderOobleck(**config))
 
     @classmethod
-    def from_pretrained(cls, pretrained_model_name_or_path: str, subfolder: str | None = "vae", **kwargs) -> OobleckFrontend:
+    def from_pretrained(
+        cls, pretrained_model_name_or_path: str, subfolder: str | None = "vae", **kwargs
+    ) -> OobleckFrontend:
         """Load the VAE, e.g. ``OobleckFrontend.from_pretrained("stabilityai/stable-audio-open-1.0")``."""
         from diffusers import AutoencoderOobleck
 

@@ -244,7 +244,7 @@ class MSNTokenizerPreTrainedModel(PreTrainedModel):
         elif isinstance(module, VectorQuantizer):
             init.normal_(module.codebook, mean=0.0, std=1.0)
             init.zeros_(module.ema_cluster_size)
-            init.copy_(module.ema_embed_sum, module.codebook)
+            init.zeros_(module.ema_embed_sum)
         elif isinstance(module, MSNTokenizerModel):
             init.zeros_(module.latent_mean)
             init.ones_(module.latent_std)
@@ -274,14 +274,16 @@ class MSNTokenizerModel(MSNTokenizerPreTrainedModel):
 
     def __init__(self, config: MSNTokenizerConfig, frontend: nn.Module | None = None):
         super().__init__(config)
-        self.frontend = frontend if frontend is not None else build_frontend(config.frontend_type, config.frontend_config)
+        if frontend is None:
+            frontend = build_frontend(config.frontend_type, config.frontend_config)
+        self.frontend = frontend
         for module in self.frontend.modules():
             module._is_hf_initialized = True  # frozen: never re-initialised by post_init
         self.frontend.requires_grad_(False)
         if (self.frontend.hop_length, self.frontend.latent_dim) != (config.hop_length, config.latent_dim):
             raise ValueError(
-                f"frontend has hop_length={self.frontend.hop_length}, latent_dim={self.frontend.latent_dim} but the config "
-                f"expects hop_length={config.hop_length}, latent_dim={config.latent_dim}"
+                f"frontend has hop_length={self.frontend.hop_length}, latent_dim={self.frontend.latent_dim} "
+                f"but the config expects hop_length={config.hop_length}, latent_dim={config.latent_dim}"
             )
         self.encoder = MSNCausalEncoder(config)
         self.quantizer = VectorQuantizer(
@@ -367,7 +369,9 @@ class MSNTokenizerModel(MSNTokenizerPreTrainedModel):
     # ----- input checks --------------------------------------------------------------------------------
     def _check_audio(self, audio: torch.Tensor) -> torch.Tensor:
         if not isinstance(audio, torch.Tensor):
-            raise TypeError(f"audio must be a torch.Tensor of shape (batch, channels, samples), got {type(audio).__name__}")
+            raise TypeError(
+                f"audio must be a torch.Tensor of shape (batch, channels, samples), got {type(audio).__name__}"
+            )
         if not audio.is_floating_point():
             raise TypeError(f"audio must be a floating-point tensor, got dtype {audio.dtype}")
         if audio.dim() == 2 and self.channels == 1:

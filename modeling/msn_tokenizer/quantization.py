@@ -73,19 +73,21 @@ class VectorQuantizer(nn.Module):
         self.dead_code_threshold = dead_code_threshold
         self.register_buffer("codebook", torch.randn(codebook_size, codebook_dim))
         self.register_buffer("ema_cluster_size", torch.zeros(codebook_size))
-        self.register_buffer("ema_embed_sum", self.codebook.clone())
+        self.register_buffer("ema_embed_sum", torch.zeros(codebook_size, codebook_dim))
 
     def reset_parameters(self) -> None:
-        """Codes ~ N(0, 1); counts 0, so the first training step restarts every code from data."""
+        """Codes ~ N(0, 1); EMA counts and sums 0 (consistent), so the first training step restarts codes from data."""
         with torch.no_grad():
             self.codebook.normal_()
             self.ema_cluster_size.zero_()
-            self.ema_embed_sum.copy_(self.codebook)
+            self.ema_embed_sum.zero_()
 
     def nearest_codes(self, latents: torch.Tensor) -> torch.Tensor:
         """latents (..., codebook_dim) -> codes (...) by squared L2 distance."""
         if latents.shape[-1] != self.codebook_dim:
-            raise ValueError(f"latents must end with codebook_dim={self.codebook_dim}, got shape {tuple(latents.shape)}")
+            raise ValueError(
+                f"latents must end with codebook_dim={self.codebook_dim}, got shape {tuple(latents.shape)}"
+            )
         flat = latents.reshape(-1, self.codebook_dim).float()
         codebook = self.codebook.float()
         distances = flat.pow(2).sum(-1, keepdim=True) - 2 * flat @ codebook.T + codebook.pow(2).sum(-1)[None]

@@ -1,0 +1,334 @@
+# Copyright 2026 The soundlm authors.
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+"""Reading, validating, resampling and channel-mapping audio: the one place audio enters `soundlm`.
+
+Every waveform in this module is a `np.ndarray` of `float32` with shape `(channels, samples)`, values
+nominally in `[-1, 1]`, and every sampling rate is an integer in Hz.
+
+This file is self-contained (stdlib, numpy, soundfile, soxr; torch only for `isinstance` checks) because
+it is copied next to `feature_extraction_msn.py` into exported Hub folders and loaded as remote code.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import os
+from typing import Any, BinaryIO
+
+import numpy as np
+import soundfile as sf
+import soxr
+
+try:  # torch is only needed to recognise tensors; the module works without it.
+    import torch
+except ImportError:  # pragma: no cover - torch is a hard dependency of soundlm
+    torch = None
+
+
+__all__ = ["check_sampling_rate", "load_audio", "resample", "to_channels", "validate_audio"]
+
+# A 2-D array is read as (samples, channels) and transposed only when its second axis is at most this
+# long and its first axis is longer (see `validate_audio`).
+MAX_CHANNELS_GUESS = 8
+
+# Scale that maps each accepted integer PCM dtype onto [-1, 1).
+_INT_SCALES = {
+    np.dtype(np.int8): 1.0 / 2**7,
+    np.dtype(np.int16): 1.0 / 2**15,
+    np.dtype(np.int32): 1.0 / 2**31,
+}
+
+
+def check_sampling_rate(value: Any, name: str = "sampling_rate") -> int:
+    """
+    Checks that `value` is a sampling rate and returns it as a Python `int` (Hz).
+
+    Integers (Python or numpy) and integral floats such as `16000.0` are accepted; booleans, zero,
+    negative numbers, non-integral numbers and anything else raise.
+
+    Args:
+        value (`Any`): the candidate sampling rate in Hz.
+        name (`str`, *optional*, defaults to `"sampling_rate"`): the argument name used in the message.
+
+    Returns:
+        `int`: the sampling rate in Hz.
+
+    Raises:
+        ValueError: e.g. `sampling_rate must be a positive integer in Hz, got 0`.
+    """
+    ok = isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
+    if ok:
+        ok = math.isfinite(float(value)) and float(value).is_integer() and value > 0
+    if not ok:
+        raise ValueError(f"{name} must be a positive integer in Hz, got {value!r}")
+    return int(value)
+
+
+def _check_seconds(value: Any, name: str) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real) or not math.isfinite(value):
+        raise ValueError(f"{name} must be a finite number of seconds >= 0 or None, got {value!r}")
+    if value < 0:
+        raise ValueError(f"{name} must be a finite number of seconds >= 0 or None, got {value!r}")
+    return float(value)
+
+
+def load_audio(
+    path: str | os.PathLike | BinaryIO,
+    *,
+    start: float | None = None,
+    end: float | None = None,
+) -> tuple[np.ndarray, int]:
+    """
+    Reads an audio file with soundfile (WAV, FLAC, OGG/Vorbis, MP3 with libsndfile >= 1.1, ...).
+
+    Args:
+        path (`str`, `os.PathLike` or binary file object):
+            The file to read. A file object (e.g. `io.BytesIO(data)`) is read from its current position.
+        start (`float`, *optional*):
+            Offset in seconds of the first sample to read. Defaults to the beginning of the file.
+        end (`float`, *optional*):
+            Offset in seconds after the last sample to read. Defaults to the end of the file; an `end` past
+            the end of the file reads up to the end.
+
+    Returns:
+        `tuple[np.ndarray, int]`: the waveform, `float32` of shape `(channels, samples)` with values in
+        `[-1, 1]` for PCM files, and the file's sampling rate in Hz. No resampling happens here.
+
+    Raises:
+        ValueError: if the file is missing or unreadable (the message names the path and the reason), if
+            `start`/`end` are negative, `end <= start`, or `start` lies past the end of the file.
+
+    Example:
+
+    ```python
+    >>> import numpy as np, soundfile as sf
+    >>> sf.write("tone.wav", np.zeros((4410, 2), dtype=np.float32), 44100)
+    >>> audio, sr = load_audio("tone.wav", start=0.05)
+    >>> audio.shape, sr
+    ((2, 2205), 44100)
+
+    ```
+    """
+    start = _check_seconds(start, "start")
+    end = _check_seconds(end, "end")
+    if start is not None and end is not None and end <= start:
+        raise ValueError(f"end must be greater than start, got start={start} s and end={end} s")
+    name = path if isinstance(path, (str, os.PathLike)) else f"<{type(path).__name__}>"
+    if isinstance(path, (str, os.PathLike)) and not os.path.exists(path):
+        raise ValueError(f"cannot read audio file {os.fspath(path)!r}: no such file")
+    data = None
+    try:
+        with sf.SoundFile(path) as f:
+            sr = int(f.samplerate)
+            total = f.frames
+            first = 0 if start is None else int(round(start * sr))
+            if first == 0 or first < total:
+                if first:
+                    f.seek(first)
+                frames = -1 if end is None else max(0, int(round(end * sr)) - first)
+                data = f.read(frames=frames, dtype="float32", always_2d=True)
+    except (sf.SoundFileError, RuntimeError, OSError, TypeError, ValueError) as err:
+        raise ValueError(f"cannot read audio file {os.fspath(name)!r}: {err}") from err
+    if data is None:
+        raise ValueError(
+            f"start={start} s is past the end of audio file {os.fspath(name)!r} (duration {total / sr:.3f} s)"
+        )
+    return np.ascontiguousarray(data.T), sr
+
+
+def resample(audio: np.ndarray, orig_sr: int, target_sr: int) -> np.ndarray:
+    """
+    Resamples a waveform with soxr (quality `"HQ"`, a linear-phase band-limited resampler).
+
+    Args:
+        audio (`np.ndarray` of shape `(channels, samples)` or `(samples,)`): the waveform (float32/64).
+        orig_sr (`int`): the sampling rate of `audio` in Hz.
+        target_sr (`int`): the wanted sampling rate in Hz.
+
+    Returns:
+        `np.ndarray`: the waveform at `target_sr`, same number of dimensions and dtype as `audio` (other
+        dtypes are computed in float32), with `round(samples * target_sr / orig_sr)` samples. `audio` itself
+        is returned when the two rates are equal.
+
+    Example:
+
+    ```python
+    >>> import numpy as np
+    >>> resample(np.zeros((2, 16000), dtype=np.float32), 16000, 44100).shape
+    (2, 44100)
+
+    ```
+    """
+    orig_sr = check_sampling_rate(orig_sr, "orig_sr")
+    target_sr = check_sampling_rate(target_sr, "target_sr")
+    if not isinstance(audio, np.ndarray):
+        raise TypeError(
+            f"audio must be a numpy array of shape (channels, samples), got {type(audio).__name__}"
+        )
+    if audio.ndim not in (1, 2):
+        raise ValueError(f"audio must have shape (channels, samples) or (samples,), got shape {audio.shape}")
+    if orig_sr == target_sr:
+        return audio
+    if audio.shape[-1] == 0:
+        raise ValueError("audio is empty (0 samples): nothing to resample")
+    if audio.dtype not in (np.float32, np.float64):
+        audio = audio.astype(np.float32)
+    # soxr wants (frames, channels).
+    out = soxr.resample(audio.T, orig_sr, target_sr, quality="HQ")
+    return np.ascontiguousarray(out.T)
+
+
+def to_channels(audio: np.ndarray, channels: int, *, downmix: bool = False) -> np.ndarray:
+    """
+    Maps a waveform onto `channels` channels.
+
+    - same number of channels: returned unchanged;
+    - mono -> `channels`: the one channel is duplicated;
+    - stereo -> mono: the two channels are averaged;
+    - anything else (e.g. 6-channel 5.1 audio) raises unless `downmix=True`, in which case all channels are
+      averaged to mono, then duplicated to `channels`.
+
+    Args:
+        audio (`np.ndarray` of shape `(channels, samples)`): the waveform.
+        channels (`int`): the wanted number of channels (>= 1), e.g. 2 for the Oobleck VAE.
+        downmix (`bool`, *optional*, defaults to `False`): allow averaging more than 2 channels.
+
+    Returns:
+        `np.ndarray` of shape `(channels, samples)`, same dtype as `audio`.
+
+    Example:
+
+    ```python
+    >>> import numpy as np
+    >>> to_channels(np.array([[1.0, 0.0], [0.0, 1.0]], dtype=np.float32), 1)
+    array([[0.5, 0.5]], dtype=float32)
+
+    ```
+    """
+    if isinstance(channels, (bool, np.bool_)) or not isinstance(channels, numbers.Integral) or channels < 1:
+        raise ValueError(f"channels must be a positive integer, got {channels!r}")
+    if not isinstance(audio, np.ndarray) or audio.ndim != 2:
+        shape = getattr(audio, "shape", type(audio).__name__)
+        raise ValueError(f"audio must be an array of shape (channels, samples), got {shape}")
+    have = audio.shape[0]
+    if have == channels:
+        return audio
+    if have == 0:
+        raise ValueError("audio has 0 channels")
+    if have == 1:
+        return np.repeat(audio, channels, axis=0)
+    if have == 2 and channels == 1:
+        return audio.mean(axis=0, keepdims=True, dtype=np.float64).astype(audio.dtype)
+    if not downmix:
+        raise ValueError(
+            f"audio has {have} channels but {channels} channel(s) were expected (mono or stereo input is "
+            "mapped automatically); pass downmix=True to average all channels"
+        )
+    mono = audio.mean(axis=0, keepdims=True, dtype=np.float64).astype(audio.dtype)
+    return np.repeat(mono, channels, axis=0)
+
+
+def _to_numpy(audio: Any, name: str) -> np.ndarray:
+    if torch is not None and isinstance(audio, torch.Tensor):
+        tensor = audio.detach().cpu()
+        if tensor.dtype in (torch.bfloat16, torch.float16):
+            tensor = tensor.float()
+        if tensor.is_complex() or tensor.dtype == torch.bool:
+            raise TypeError(
+                f"{name} has dtype {tensor.dtype}; expected a real floating point or int16/int32 dtype"
+            )
+        return tensor.numpy()
+    if isinstance(audio, np.ndarray):
+        return audio
+    if isinstance(audio, (list, tuple)):
+        try:
+            return np.asarray(audio)
+        except ValueError as err:  # ragged nested lists
+            raise ValueError(f"{name} is a ragged nested list and cannot form an array: {err}") from err
+    raise TypeError(f"{name} must be a numpy array or a torch tensor, got {type(audio).__name__}")
+
+
+def validate_audio(audio: Any, *, name: str = "audio") -> np.ndarray:
+    """
+    Converts a waveform to a clean `float32` array of shape `(channels, samples)`, or raises.
+
+    Accepted inputs are numpy arrays and torch tensors (also nested lists of numbers):
+
+    - dtypes: floating point (cast to float32); integer PCM `int8`, `int16`, `int32` scaled by `1/2**7`,
+      `1/2**15`, `1/2**31` into `[-1, 1)`. `bool`, complex, object, string and other integer dtypes (e.g.
+      `int64`, whose scale is ambiguous) raise `TypeError`.
+    - shapes: `(samples,)` (mono) or `(channels, samples)`. A 2-D array of shape `(a, b)` with `a > b` and
+      `b <= 8` is taken as `(samples, channels)` (soundfile's layout) and transposed; otherwise the first
+      axis is the channel axis. In short: the smaller axis is the channel axis if it has at most 8 entries
+      and the other axis is longer, and `(channels, samples)` is assumed in every other case. Arrays of
+      more than 2 dimensions raise `ValueError`.
+    - values: empty audio (0 samples or 0 channels), all-NaN audio, and audio with any NaN or infinite
+      sample raise `ValueError` (the message counts them).
+
+    Args:
+        audio (`np.ndarray` or `torch.Tensor`): the waveform.
+        name (`str`, *optional*, defaults to `"audio"`): what to call it in error messages.
+
+    Returns:
+        `np.ndarray` of dtype float32 and shape `(channels, samples)`. It may share memory with `audio` when
+        no conversion was needed.
+
+    Example:
+
+    ```python
+    >>> import numpy as np
+    >>> validate_audio(np.full((1000, 2), 16384, dtype=np.int16)).shape  # (samples, channels) int16
+    (2, 1000)
+
+    ```
+    """
+    array = _to_numpy(audio, name)
+    dtype = array.dtype
+    if dtype.kind == "f":
+        array = array.astype(np.float32, copy=False)
+    elif dtype in _INT_SCALES:
+        array = array.astype(np.float32) * np.float32(_INT_SCALES[dtype])
+    elif dtype.kind in "iu":
+        raise TypeError(
+            f"{name} has integer dtype {dtype}, whose scale is ambiguous; expected float32/float64 or "
+            "int8/int16/int32 PCM (convert with e.g. audio.astype(np.float32) / 32768)"
+        )
+    else:
+        raise TypeError(f"{name} has dtype {dtype}; expected a real floating point or int16/int32 PCM dtype")
+
+    if array.ndim == 0:
+        raise ValueError(f"{name} must have shape (samples,) or (channels, samples), got a scalar")
+    if array.ndim > 2:
+        raise ValueError(
+            f"{name} must have shape (samples,) or (channels, samples), got {array.ndim}-D shape "
+            f"{array.shape}"
+        )
+    if array.ndim == 1:
+        array = array[None, :]
+    elif array.shape[0] > array.shape[1] and array.shape[1] <= MAX_CHANNELS_GUESS:
+        array = array.T
+    if array.size == 0:
+        raise ValueError(
+            f"{name} is empty: got {array.shape[0]} channel(s) of {array.shape[1]} samples; expected at "
+            "least one sample"
+        )
+
+    finite = np.isfinite(array)
+    if not finite.all():
+        n_nan = int(np.isnan(array).sum())
+        n_inf = int(array.size - finite.sum() - n_nan)
+        if n_nan == array.size:
+            raise ValueError(f"{name} is all NaN ({array.size} values)")
+        raise ValueError(
+            f"{name} contains {n_nan} NaN and {n_inf} infinite value(s) out of {array.size}; expected finite "
+            "samples"
+        )
+    return np.ascontiguousarray(array)

@@ -1,0 +1,408 @@
+# Copyright 2026 The soundlm authors.
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+"""Feature extractor of the LM-MSN sound tokenizer: waveforms in, fixed-rate fixed-layout clips out.
+
+Self-contained for Hub export: this file imports only third-party packages and `.audio_io`, which is
+copied beside it into exported folders.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import numbers
+import os
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal
+
+import numpy as np
+import torch
+from transformers.feature_extraction_sequence_utils import SequenceFeatureExtractor
+from transformers.feature_extraction_utils import BatchFeature
+from transformers.utils import PaddingStrategy, TensorType, logging
+
+from .audio_io import check_sampling_rate, load_audio, resample, to_channels, validate_audio
+
+logger = logging.get_logger(__name__)
+
+_SINGLE_TYPES = "a numpy array, a torch tensor, a file path, a dict with 'array'/'path'/'bytes' keys"
+
+
+class MSNFeatureExtractor(SequenceFeatureExtractor):
+    r"""
+    Constructs the feature extractor of the LM-MSN sound tokenizer.
+
+    It turns any audio the user has (arrays, tensors, file paths, `datasets` audio dicts, at any sampling
+    rate, mono / stereo / multichannel) into a batch of clips at `sampling_rate` Hz with `audio_channels`
+    channels, cropped or padded to `clip_seconds`, ready for the tokenizer's front end (the Oobleck VAE
+    wants 44.1 kHz stereo and has a hop of 2048 samples).
+
+    Args:
+        sampling_rate (`int`, *optional*, defaults to 44100):
+            The sampling rate in Hz of the returned waveforms; inputs at other rates are resampled with soxr.
+        audio_channels (`int`, *optional*, defaults to 2):
+            Number of channels of the returned waveforms (also stored as `feature_size`). Mono input is
+            duplicated, stereo input averaged when 1 is asked.
+        clip_seconds (`float` or `None`, *optional*, defaults to 10.0):
+            Length in seconds of every returned clip: longer audio is cropped (see `crop`), shorter audio is
+            padded. `None` means no fixed length: the batch is padded to its longest item, rounded up to a
+            whole number of `hop_length` frames.
+        padding_value (`float`, *optional*, defaults to 0.0):
+            The sample value used for padding.
+        downmix (`bool`, *optional*, defaults to `False`):
+            Allow audio with more than 2 channels, averaged to mono (then duplicated to `audio_channels`).
+            When `False` such audio raises a `ValueError`.
+        hop_length (`int`, *optional*, defaults to 2048):
+            Samples per latent frame of the tokenizer's front end; see `num_frames`.
+        return_padding_mask (`bool`, *optional*, defaults to `True`):
+            Whether to return `padding_mask`.
+
+    Example:
+
+    ```python
+    >>> import numpy as np
+    >>> from soundlm.processing import MSNFeatureExtractor
+
+    >>> extractor = MSNFeatureExtractor(clip_seconds=1.0)
+    >>> mono_16k = np.sin(2 * np.pi * 440 * np.arange(8000) / 16000).astype(np.float32)  # 0.5 s
+    >>> stereo_44k = np.zeros((2, 66150), dtype=np.float32)  # 1.5 s
+    >>> batch = extractor([mono_16k, {"array": stereo_44k, "sampling_rate": 44100}], sampling_rate=16000)
+    >>> batch["input_values"].shape, batch["padding_mask"].shape, batch["lengths"].tolist()
+    (torch.Size([2, 2, 44100]), torch.Size([2, 44100]), [22050, 44100])
+    >>> extractor.num_frames(44100)
+    21
+
+    ```
+    """
+
+    model_input_names = ["input_values", "padding_mask"]
+
+    def __init__(
+        self,
+        sampling_rate: int = 44100,
+        audio_channels: int = 2,
+        clip_seconds: float | None = 10.0,
+        padding_value: float = 0.0,
+        downmix: bool = False,
+        hop_length: int = 2048,
+        return_padding_mask: bool = True,
+        **kwargs,
+    ):
+        feature_size = kwargs.pop("feature_size", None)
+        sampling_rate = check_sampling_rate(sampling_rate, "sampling_rate")
+        if (
+            isinstance(audio_channels, bool)
+            or not isinstance(audio_channels, numbers.Integral)
+            or audio_channels < 1
+        ):
+            raise ValueError(f"audio_channels must be a positive integer, got {audio_channels!r}")
+        if feature_size is not None and feature_size != audio_channels:
+            raise ValueError(
+                f"feature_size ({feature_size}) must equal audio_channels ({audio_channels}): they are "
+                "the same setting"
+            )
+        if clip_seconds is not None:
+            if (
+                isinstance(clip_seconds, bool)
+                or not isinstance(clip_seconds, numbers.Real)
+                or not math.isfinite(clip_seconds)
+                or clip_seconds <= 0
+            ):
+                raise ValueError(
+                    f"clip_seconds must be a positive number of seconds or None, got {clip_seconds!r}"
+                )
+            clip_seconds = float(clip_seconds)
+        if isinstance(hop_length, bool) or not isinstance(hop_length, numbers.Integral) or hop_length < 1:
+            raise ValueError(f"hop_length must be a positive integer number of samples, got {hop_length!r}")
+        if not isinstance(padding_value, numbers.Real) or not math.isfinite(padding_value):
+            raise ValueError(f"padding_value must be a finite number, got {padding_value!r}")
+        super().__init__(
+            feature_size=int(audio_channels),
+            sampling_rate=sampling_rate,
+            padding_value=float(padding_value),
+            **kwargs,
+        )
+        if self.padding_side not in ("right", "left"):
+            raise ValueError(f"padding_side must be 'right' or 'left', got {self.padding_side!r}")
+        self.audio_channels = int(audio_channels)
+        self.clip_seconds = clip_seconds
+        self.downmix = bool(downmix)
+        self.hop_length = int(hop_length)
+        self.return_padding_mask = bool(return_padding_mask)
+
+    @property
+    def clip_samples(self) -> int | None:
+        """Samples per clip: `round(clip_seconds * sampling_rate)`, `None` when `clip_seconds` is `None`."""
+        return None if self.clip_seconds is None else int(round(self.clip_seconds * self.sampling_rate))
+
+    def num_frames(self, num_samples: int) -> int:
+        """
+        Number of tokens the tokenizer gives for `num_samples` samples: `num_samples // hop_length`.
+
+        Like the tokenizer (and the Oobleck VAE's unpadded strided convolutions) a partial last frame is
+        dropped: 10 s at 44.1 kHz (441000 samples) give 215 frames. With `clip_seconds=None` the extractor
+        pads to a whole number of frames, so no audio is dropped there.
+        """
+        if isinstance(num_samples, bool) or not isinstance(num_samples, numbers.Integral) or num_samples < 0:
+            raise ValueError(f"num_samples must be a non-negative integer, got {num_samples!r}")
+        return int(num_samples) // self.hop_length
+
+    def __call__(
+        self,
+        audio: Any,
+        sampling_rate: int | None = None,
+        *,
+        return_tensors: str | TensorType | None = "pt",
+        padding: bool | str | PaddingStrategy = True,
+        truncation: bool = True,
+        max_length_seconds: float | None = None,
+        crop: Literal["start", "random"] = "start",
+        seed: int | None = None,
+        return_padding_mask: bool | None = None,
+    ) -> BatchFeature:
+        """
+        Loads, validates, resamples, channel-maps, crops and pads one clip or a batch of clips.
+
+        Args:
+            audio:
+                One clip or a list of clips. A clip is any of: a numpy array or torch tensor of shape
+                `(samples,)` or `(channels, samples)` (see `validate_audio` for the layout rule and accepted
+                dtypes); a file path (`str` or `os.PathLike`); a `datasets` audio dict
+                `{"array": ..., "sampling_rate": ...}`, `{"path": ...}` or `{"bytes": ...}`; or a
+                `datasets`/torchcodec `AudioDecoder`. A 3-D array or tensor `(batch, channels, samples)` is a
+                batch. Mixed lists are fine.
+            sampling_rate (`int`, *optional*):
+                Sampling rate in Hz of the arrays and tensors given without their own rate (files and dicts
+                carry theirs). When `None` and such an item is given, a warning is logged once and
+                `self.sampling_rate` is assumed.
+            return_tensors (`str` or `TensorType`, *optional*, defaults to `"pt"`):
+                `"pt"` for torch tensors, `"np"` for numpy arrays, `None` for numpy arrays (lists when not
+                padded).
+            padding (`bool`, `str` or `PaddingStrategy`, *optional*, defaults to `True`):
+                `True` / `"longest"`: pad to the clip length when one is set (`max_length_seconds` or
+                `clip_seconds`), else to the longest item rounded up to a whole number of `hop_length` frames.
+                `"max_length"`: same, but a clip length must be set. `False` / `"do_not_pad"`: no padding
+                (all items must then have the same length to be stacked into tensors).
+            truncation (`bool`, *optional*, defaults to `True`):
+                Crop items longer than the clip length. With `False`, nothing is cropped and the batch is
+                padded to the longer of the clip length and its longest item.
+            max_length_seconds (`float`, *optional*):
+                Clip length in seconds for this call, overriding `clip_seconds`.
+            crop (`str`, *optional*, defaults to `"start"`):
+                Which window of a long item to keep: `"start"` (its beginning) or `"random"` (a uniformly
+                drawn window, reproducible with `seed`).
+            seed (`int`, *optional*):
+                Seed of the random crops (one generator per call, items drawn in order).
+            return_padding_mask (`bool`, *optional*):
+                Overrides `self.return_padding_mask` for this call.
+
+        Returns:
+            [`BatchFeature`] with
+            - **input_values** (`torch.FloatTensor` of shape `(batch_size, audio_channels, num_samples)`):
+              waveforms at `sampling_rate` Hz.
+            - **padding_mask** (`torch.LongTensor` of shape `(batch_size, num_samples)`): 1 on real samples,
+              0 on padding.
+            - **lengths** (`torch.LongTensor` of shape `(batch_size,)`): number of real samples of each item
+              after cropping.
+
+        Raises:
+            ValueError / TypeError: for any bad item, naming its index in the batch (and its path for
+            files) and the problem: empty, all-NaN or non-finite audio, wrong dtype, too many channels
+            without `downmix=True`, an unreadable file, a bad sampling rate, an unsupported input type.
+        """
+        if sampling_rate is not None:
+            sampling_rate = check_sampling_rate(sampling_rate, "sampling_rate")
+        if crop not in ("start", "random"):
+            raise ValueError(f"crop must be 'start' or 'random', got {crop!r}")
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, numbers.Integral)):
+            raise ValueError(f"seed must be an integer or None, got {seed!r}")
+        strategy = self._padding_strategy(padding)
+        target = self._fixed_length(max_length_seconds)
+        if strategy == "max_length" and target is None:
+            raise ValueError(
+                "padding='max_length' needs a clip length: set clip_seconds on the extractor or pass "
+                "max_length_seconds"
+            )
+        if return_padding_mask is None:
+            return_padding_mask = self.return_padding_mask
+
+        items = self._as_batch(audio)
+        clips = [self._prepare_item(item, index, sampling_rate) for index, item in enumerate(items)]
+
+        # Crop.
+        rng = np.random.default_rng(seed)
+        if truncation and target is not None:
+            for index, clip in enumerate(clips):
+                excess = clip.shape[-1] - target
+                if excess > 0:
+                    offset = int(rng.integers(0, excess + 1)) if crop == "random" else 0
+                    clips[index] = clip[:, offset : offset + target]
+        lengths = np.array([clip.shape[-1] for clip in clips], dtype=np.int64)
+
+        # Pad.
+        if strategy == "do_not_pad":
+            data: dict[str, Any] = {"input_values": clips, "lengths": lengths}
+            if return_padding_mask:
+                data["padding_mask"] = [np.ones(n, dtype=np.int64) for n in lengths]
+            if return_tensors is not None:
+                if len(set(lengths.tolist())) > 1:
+                    raise ValueError(
+                        f"padding=False gave items of different lengths {lengths.tolist()} samples, which "
+                        f"cannot be stacked into return_tensors={return_tensors!r}: use padding=True or "
+                        "return_tensors=None"
+                    )
+                data = {
+                    key: np.stack(value) if isinstance(value, list) else value for key, value in data.items()
+                }
+            return BatchFeature(data, tensor_type=return_tensors)
+
+        longest = int(lengths.max())
+        if target is None:
+            total = -(-longest // self.hop_length) * self.hop_length  # round up to whole frames
+        else:
+            total = max(target, longest)
+        input_values = np.full((len(clips), self.audio_channels, total), self.padding_value, dtype=np.float32)
+        padding_mask = np.zeros((len(clips), total), dtype=np.int64)
+        for index, clip in enumerate(clips):
+            n = clip.shape[-1]
+            window = slice(0, n) if self.padding_side == "right" else slice(total - n, total)
+            input_values[index, :, window] = clip
+            padding_mask[index, window] = 1
+        data = {"input_values": input_values, "lengths": lengths}
+        if return_padding_mask:
+            data["padding_mask"] = padding_mask
+        return BatchFeature(data, tensor_type=return_tensors)
+
+    # ----------------------------------------------------------------------------------------------------
+    # helpers
+
+    def _fixed_length(self, max_length_seconds: float | None) -> int | None:
+        if max_length_seconds is None:
+            return self.clip_samples
+        if (
+            isinstance(max_length_seconds, bool)
+            or not isinstance(max_length_seconds, numbers.Real)
+            or not math.isfinite(max_length_seconds)
+            or max_length_seconds <= 0
+        ):
+            raise ValueError(
+                f"max_length_seconds must be a positive number of seconds or None, got {max_length_seconds!r}"
+            )
+        samples = int(round(max_length_seconds * self.sampling_rate))
+        if samples < 1:
+            raise ValueError(
+                f"max_length_seconds={max_length_seconds} is shorter than one sample at "
+                f"{self.sampling_rate} Hz"
+            )
+        return samples
+
+    @staticmethod
+    def _padding_strategy(padding: bool | str | PaddingStrategy) -> str:
+        if isinstance(padding, PaddingStrategy):
+            padding = padding.value
+        if padding is True or padding == "longest":
+            return "longest"
+        if padding is False or padding == "do_not_pad":
+            return "do_not_pad"
+        if padding == "max_length":
+            return "max_length"
+        raise ValueError(
+            f"padding must be True, False, 'longest', 'max_length' or 'do_not_pad', got {padding!r}"
+        )
+
+    @staticmethod
+    def _as_batch(audio: Any) -> list[Any]:
+        """Splits the `audio` argument into a list of items (a single clip becomes a batch of one)."""
+        if isinstance(audio, (np.ndarray, torch.Tensor)) and audio.ndim == 3:
+            if audio.shape[0] == 0:
+                raise ValueError("audio is an empty batch (a 3-D array with 0 items)")
+            return list(audio)
+        if isinstance(audio, (str, os.PathLike, np.ndarray, torch.Tensor, Mapping)) or _is_decoder(audio):
+            return [audio]
+        if isinstance(audio, Sequence) and not isinstance(audio, (bytes, bytearray)):
+            if len(audio) == 0:
+                raise ValueError("audio is an empty list: expected at least one clip")
+            return list(audio)
+        raise TypeError(f"audio must be {_SINGLE_TYPES}, or a list of those, got {type(audio).__name__}")
+
+    def _prepare_item(self, item: Any, index: int, sampling_rate: int | None) -> np.ndarray:
+        """Returns item `index` as float32 `(audio_channels, samples)` at `self.sampling_rate`, or raises."""
+        where = f"item {index} of the batch"
+        try:
+            array, item_sr, source = self._read_item(item, sampling_rate)
+            if source:
+                where = f"{where} ({source})"
+            clip = validate_audio(array, name="audio")
+            clip = resample(clip, item_sr, self.sampling_rate)
+            return to_channels(clip, self.audio_channels, downmix=self.downmix)
+        except ValueError as err:
+            raise ValueError(f"{where}: {err}") from err
+        except TypeError as err:
+            raise TypeError(f"{where}: {err}") from err
+
+    def _read_item(self, item: Any, sampling_rate: int | None) -> tuple[Any, int, str]:
+        """Returns `(waveform, its sampling rate, a description of its source for error messages)`."""
+        if isinstance(item, (str, os.PathLike)):
+            array, sr = load_audio(item)
+            return array, sr, f"file {os.fspath(item)!r}"
+        if _is_decoder(item):
+            samples = item.get_all_samples()
+            return samples.data, check_sampling_rate(samples.sample_rate, "sample_rate"), ""
+        if isinstance(item, Mapping):
+            return self._read_dict(item, sampling_rate)
+        if isinstance(item, (np.ndarray, torch.Tensor, list, tuple)):
+            if isinstance(item, (list, tuple)) and any(
+                isinstance(x, (str, os.PathLike, Mapping)) for x in item
+            ):
+                raise TypeError("expected one clip but got a nested list of paths or dicts; pass a flat list")
+            return item, self._default_rate(sampling_rate), ""
+        raise TypeError(
+            f"expected {_SINGLE_TYPES}, got {type(item).__name__}"
+            + (
+                " (a list is read as a batch: pass a single clip as an array)"
+                if isinstance(item, numbers.Number)
+                else ""
+            )
+        )
+
+    def _read_dict(self, item: Mapping, sampling_rate: int | None) -> tuple[Any, int, str]:
+        path = item.get("path")
+        source = f"file {os.fspath(path)!r}" if isinstance(path, (str, os.PathLike)) and path else ""
+        if item.get("array") is not None:
+            if item.get("sampling_rate") is not None:
+                sr = check_sampling_rate(item["sampling_rate"], "sampling_rate")
+            else:
+                sr = self._default_rate(sampling_rate)
+            return item["array"], sr, source
+        if item.get("bytes") is not None:
+            array, sr = load_audio(io.BytesIO(bytes(item["bytes"])))
+            return array, sr, source
+        if source:
+            array, sr = load_audio(path)
+            return array, sr, source
+        raise ValueError(
+            f"a dict must hold 'array' (with 'sampling_rate'), 'bytes' or 'path'; got keys {sorted(item)}"
+        )
+
+    def _default_rate(self, sampling_rate: int | None) -> int:
+        if sampling_rate is None:
+            logger.warning_once(
+                f"It is strongly recommended to pass the `sampling_rate` argument to "
+                f"`{self.__class__.__name__}()` with arrays and tensors; assuming {self.sampling_rate} Hz. "
+                "Failing to do so can result in silent errors that might be hard to debug."
+            )
+            return self.sampling_rate
+        return sampling_rate
+
+
+def _is_decoder(item: Any) -> bool:
+    """Whether `item` looks like a torchcodec `AudioDecoder` (what `datasets>=4` yields for audio)."""
+    return callable(getattr(item, "get_all_samples", None))
+
+
+__all__ = ["MSNFeatureExtractor"]
