@@ -14,9 +14,20 @@ if __name__ != "soundlm":
 
     _sys.modules[__name__] = _importlib.import_module("soundlm")
 else:
+    from transformers import AutoFeatureExtractor as _AutoFeatureExtractor
+
     from .modeling import MSNTokenizerConfig, MSNTokenizerModel, MSNTokenizerOutput  # noqa: F401
+    from .modeling.hub_export import export_for_hub  # noqa: F401
     from .processing import MSNFeatureExtractor  # noqa: F401
+
+    _AutoFeatureExtractor.register(MSNTokenizerConfig, MSNFeatureExtractor, exist_ok=True)
 
     __version__ = "0.1.0"
 
-    __all__ = ["MSNTokenizerConfig", "MSNTokenizerModel", "MSNTokenizerOutput", "MSNFeatureExtractor"]
+    __all__ = [
+        "MSNTokenizerConfig",
+        "MSNTokenizerModel",
+        "MSNTokenizerOutput",
+        "MSNFeatureExtractor",
+        "export_for_hub",
+    ]

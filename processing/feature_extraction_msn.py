@@ -140,6 +140,17 @@ class MSNFeatureExtractor(SequenceFeatureExtractor):
         """Samples per clip: `round(clip_seconds * sampling_rate)`, `None` when `clip_seconds` is `None`."""
         return None if self.clip_seconds is None else int(round(self.clip_seconds * self.sampling_rate))
 
+    @classmethod
+    def from_tokenizer_config(cls, config) -> MSNFeatureExtractor:
+        """The extractor that feeds a tokenizer of `config` (an `MSNTokenizerConfig`): its sampling rate,
+        channels, clip length and hop."""
+        return cls(
+            sampling_rate=config.sampling_rate,
+            audio_channels=config.audio_channels,
+            clip_seconds=config.clip_seconds,
+            hop_length=config.hop_length,
+        )
+
     def num_frames(self, num_samples: int) -> int:
         """
         Number of tokens the tokenizer gives for `num_samples` samples: `num_samples // hop_length`.
