@@ -176,6 +176,12 @@ def train(config: dict) -> Path:
             if accelerator.is_main_process:
                 (checkpoint / "trainer_state.json").write_text(json.dumps({"step": done}))
     accelerator.wait_for_everyone()
+    if accelerator.num_processes > 1:
+        # the EMA codebook is a buffer, kept in sync by the quantiser itself: check that it was
+        codebooks = accelerator.gather(accelerator.unwrap_model(model).quantizer.codebook[None])
+        if not all(torch.equal(codebooks[0], other) for other in codebooks[1:]):
+            raise RuntimeError("the VQ codebooks of the processes differ after training")
+        accelerator.print(f"codebook identical on all {accelerator.num_processes} processes")
     final = output_dir / "final"
     if accelerator.is_main_process:
         unwrapped = accelerator.unwrap_model(model)

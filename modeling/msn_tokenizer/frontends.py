@@ -150,6 +150,11 @@ class OobleckFrontend(nn.Module):
         self.vae.requires_grad_(False)
         self.vae.eval()
         cfg = vae.config
+        if cfg.encoder_hidden_size // 2 != cfg.decoder_input_channels:
+            raise ValueError(
+                f"the VAE's encoder gives encoder_hidden_size // 2 = {cfg.encoder_hidden_size // 2} latent channels "
+                f"but its decoder expects decoder_input_channels={cfg.decoder_input_channels}"
+            )
         self.sample_rate = int(cfg.sampling_rate)
         self.audio_channels = int(cfg.audio_channels)
         self.hop_length = int(math.prod(cfg.downsampling_ratios))

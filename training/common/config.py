@@ -51,8 +51,19 @@ def apply_overrides(
         if keys[-1] not in node and not new_ok:
             known = ", ".join(sorted(node)) or "none"
             raise ValueError(f"override --{dotted}: unknown key {keys[-1]!r} (known here: {known})")
-        node[keys[-1]] = yaml.safe_load(raw)
+        node[keys[-1]] = parse_value(raw)
     return config
+
+
+def parse_value(raw: str):
+    """YAML value of an override; numbers YAML 1.1 leaves as strings (``3e-4``) become floats."""
+    value = yaml.safe_load(raw)
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return value
+    return value
 
 
 def _pairs(overrides: list[str]) -> list[tuple[str, str]]:

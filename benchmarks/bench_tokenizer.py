@@ -1,0 +1,643 @@
+"""CPU throughput of the paper-size MSN sound tokenizer, beside EnCodec, in one run.
+
+Measures, on a batch of ``--batch`` clips of ``--seconds`` s of 44.1 kHz stereo audio (real speech from
+``/usr/share/sounds/alsa/*.wav`` when present, else noise x 0.1), with random weights (seed 0), eval mode
+and ``torch.inference_mode()``:
+
+1. encode, split by stage: Oobleck VAE front end, causal encoder + VQ (``encode_latents``), end to end;
+2. decode at 1, 2, 4, 10 and 32 Euler steps: DiT time per step count plus ONE VAE decode of the batch
+   (it does not depend on the step count), and a least-squares fit ``t = a + b * steps``;
+3. batched (one call on the batch) vs one clip at a time, for encoder + VQ, DiT decode at 4 steps and
+   (with ``--full-vae``) the VAE encode;
+4. achieved FLOP/s of one DiT forward at the batch size, as a fraction of the fp32 matmul rate measured
+   in the same run. DiT FLOPs are counted analytically, for ``B`` clips of ``F`` frames:
+
+       FLOPs = 2 * (B * F * sum of in x out of the per-token Linears       [input_proj, qkv, out_proj,
+                                                                             fc1, fc2, output_proj]
+                    + B * sum of in x out of the per-clip Linears)          [time_mlp, modulation,
+                                                                             final_modulation]
+             + L * 2 * 2 * B * H * F * F * head_dim                         [QK^T and AV, L blocks]
+
+   and checked against ``torch.utils.flop_counter.FlopCounterMode`` on one forward (with the math SDPA
+   backend, since the counter does not see the fused CPU attention kernel);
+5. tokens per second, bitrate and encode / decode speed of the tokenizer beside transformers' EnCodec
+   (default 24 kHz config, random weights, 6 kbps) on the same clips resampled to 24 kHz mono.
+
+Speeds are in audio-seconds per second (x real time). Markdown tables go to stdout, progress to stderr,
+raw timings and derived numbers to ``--out`` (JSON).
+
+    python benchmarks/bench_tokenizer.py [--quick] [--batch 8] [--seconds 10] [--threads N] [--full-vae]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import glob
+import json
+import math
+import os
+import platform
+import resource
+import statistics
+import sys
+import time
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+STEP_COUNTS = (1, 2, 4, 10, 32)
+BATCHED_STEPS = 4  # Euler steps of the batched-vs-single DiT decode comparison
+SPEEDUP_TARGET = 3.0  # batch of B vs B single-clip calls
+MATMUL_FRACTION_TARGET = 0.5  # DiT FLOP/s / fp32 matmul FLOP/s
+ALSA_SOUNDS = "/usr/share/sounds/alsa/*.wav"
+SAMPLE_RATE = 44100
+ENCODEC_BANDWIDTH = 6.0  # kbps
+
+_START = time.perf_counter()
+
+
+def log(message: str) -> None:
+    """Progress line on stderr, prefixed with the seconds since start."""
+    print(f"[{time.perf_counter() - _START:7.1f} s] {message}", file=sys.stderr, flush=True)
+
+
+# label -> (wall seconds, process CPU seconds) of the timed calls of a stage
+CPU_RECORDS: dict[str, tuple[float, float]] = {}
+
+
+def timed(
+    fn: Callable[[], Any], repeats: int = 1, warmup: Callable[[], Any] | None = None, label: str | None = None
+) -> list[float]:
+    """Wall times in seconds of ``repeats`` calls of ``fn``, after one call of ``warmup`` (if given).
+
+    With a ``label``, the total wall and process CPU time of the timed calls go to ``CPU_RECORDS``.
+    """
+    if warmup is not None:
+        warmup()
+    times = []
+    cpu_start = time.process_time()
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    if label is not None:
+        CPU_RECORDS[label] = (sum(times), time.process_time() - cpu_start)
+    return times
+
+
+def wait_for_idle(max_wait_s: float, threshold: float) -> float:
+    """Sleep (up to ``max_wait_s`` s) until the 1-minute load average is below ``threshold``; seconds waited."""
+    start = time.perf_counter()
+    while os.getloadavg()[0] >= threshold and time.perf_counter() - start < max_wait_s:
+        time.sleep(10)
+    return time.perf_counter() - start
+
+
+def decode_gen() -> torch.Generator:
+    """A fresh seed-0 generator, so that every decode starts from the same noise."""
+    return torch.Generator().manual_seed(0)
+
+
+def median(values: list[float]) -> float:
+    return float(statistics.median(values))
+
+
+def load_average() -> list[float]:
+    """1, 5 and 15 minute load averages (runnable processes)."""
+    return [round(x, 2) for x in os.getloadavg()]
+
+
+def machine_info(threads: int) -> dict[str, Any]:
+    cpu_model = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu_model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    import diffusers
+    import transformers
+
+    return {
+        "cpu_model": cpu_model,
+        "logical_cores": os.cpu_count(),
+        "cores_available": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
+        "torch_threads": threads,
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "diffusers": diffusers.__version__,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
+    }
+
+
+# ----- audio ---------------------------------------------------------------------------------------------
+def load_clips(batch: int, seconds: float) -> tuple[torch.Tensor, str]:
+    """``batch`` clips (batch, 2, seconds * 44100) in [-1, 1] and a description of their source.
+
+    Real speech from alsa-utils' test sounds (each file peak-normalised to 0.5, resampled to 44.1 kHz with
+    soxr, concatenated and tiled); the right channel is the same signal 0.37 s later. Noise x 0.1 if absent.
+    """
+    num_samples = int(round(seconds * SAMPLE_RATE))
+    files = sorted(glob.glob(ALSA_SOUNDS))
+    if files:
+        import soundfile
+        import soxr
+
+        pieces = []
+        for path in files:
+            data, rate = soundfile.read(path, dtype="float32", always_2d=True)
+            mono = data.mean(axis=1)
+            if rate != SAMPLE_RATE:
+                mono = soxr.resample(mono, rate, SAMPLE_RATE).astype(np.float32)
+            pieces.append(0.5 * mono / max(float(np.abs(mono).max()), 1e-6))
+        signal = np.concatenate(pieces)
+        shift = int(0.37 * SAMPLE_RATE)
+        clips = np.empty((batch, 2, num_samples), dtype=np.float32)
+        for i in range(batch):
+            for channel, offset in enumerate((0, shift)):
+                index = (np.arange(num_samples) + i * num_samples + offset) % len(signal)
+                clips[i, channel] = signal[index]
+        source = f"real speech: {len(files)} files of {ALSA_SOUNDS} ({len(signal) / SAMPLE_RATE:.1f} s), tiled"
+        return torch.from_numpy(clips), source
+    generator = torch.Generator().manual_seed(0)
+    return 0.1 * torch.randn(batch, 2, num_samples, generator=generator), "Gaussian noise x 0.1"
+
+
+def to_encodec_input(audio: torch.Tensor, sampling_rate: int) -> torch.Tensor:
+    """(batch, 2, samples) at 44.1 kHz -> (batch, 1, samples') mono at ``sampling_rate`` (soxr)."""
+    import soxr
+
+    mono = audio.mean(dim=1).numpy().T  # (samples, batch): soxr resamples every column
+    resampled = soxr.resample(np.ascontiguousarray(mono), SAMPLE_RATE, sampling_rate)
+    return torch.from_numpy(np.ascontiguousarray(resampled.T, dtype=np.float32))[:, None]
+
+
+# ----- models --------------------------------------------------------------------------------------------
+def build_tokenizer(quick: bool) -> nn.Module:
+    """Paper-size tokenizer (or a tiny one for ``--quick``), random weights from seed 0, eval mode."""
+    from soundlm import MSNTokenizerConfig, MSNTokenizerModel
+
+    torch.manual_seed(0)
+    if quick:
+        frontend = {
+            "encoder_hidden_size": 8, "downsampling_ratios": [2, 4, 4, 8, 8], "channel_multiples": [1, 1, 1, 1, 1],
+            "decoder_channels": 4, "decoder_input_channels": 4, "audio_channels": 2, "sampling_rate": SAMPLE_RATE,
+        }
+        config = MSNTokenizerConfig(
+            frontend_config=frontend, hidden_size=128, head_dim=32, encoder_layers=2, decoder_layers=2,
+            intermediate_size=256, codebook_size=256, codebook_dim=16,
+        )
+    else:
+        config = MSNTokenizerConfig()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # diffusers' weight_norm deprecation
+        return MSNTokenizerModel(config).eval()
+
+
+def count_parameters(module: nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+# ----- FLOPs ---------------------------------------------------------------------------------------------
+PER_CLIP_LINEARS = ("time_mlp", "modulation")  # applied to the (batch, hidden) timestep conditioning
+
+
+def dit_flops_analytic(decoder: nn.Module, batch: int, frames: int) -> dict[str, int]:
+    """FLOPs of one DiT forward on ``batch`` clips of ``frames`` frames (formula in the module docstring)."""
+    per_token_macs = per_clip_macs = 0
+    for name, module in decoder.named_modules():
+        if isinstance(module, nn.Linear):
+            macs = module.in_features * module.out_features
+            if any(part in name for part in PER_CLIP_LINEARS):  # also matches final_modulation
+                per_clip_macs += macs
+            else:
+                per_token_macs += macs
+    config = decoder.config
+    attention = config.decoder_layers * 2 * 2 * batch * config.num_attention_heads * frames * frames * config.head_dim
+    linear_tokens = 2 * batch * frames * per_token_macs
+    linear_clips = 2 * batch * per_clip_macs
+    return {
+        "linear_per_token": linear_tokens,
+        "linear_per_clip": linear_clips,
+        "attention": attention,
+        "total": linear_tokens + linear_clips + attention,
+    }
+
+
+def dit_flops_counted(decoder: nn.Module, inputs: tuple[torch.Tensor, ...]) -> dict[str, Any]:
+    """FlopCounterMode totals of one DiT forward, with the default and with the math SDPA backend."""
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+    from torch.utils.flop_counter import FlopCounterMode
+
+    result: dict[str, Any] = {}
+    with FlopCounterMode(display=False) as counter:
+        decoder(*inputs)
+    result["default_sdpa_total"] = int(counter.get_total_flops())
+    with sdpa_kernel([SDPBackend.MATH]), FlopCounterMode(display=False) as counter:
+        decoder(*inputs)
+    result["math_sdpa_total"] = int(counter.get_total_flops())
+    result["math_sdpa_by_op"] = {str(op): int(n) for op, n in counter.get_flop_counts()["Global"].items()}
+    return result
+
+
+def matmul_rate(m: int, k: int, n: int, repeats: int) -> dict[str, Any]:
+    """fp32 (m x k) @ (k x n) rate: median of ``repeats`` timed calls after one warm-up, in GFLOP/s."""
+    generator = torch.Generator().manual_seed(0)
+    a = torch.randn(m, k, generator=generator)
+    b = torch.randn(k, n, generator=generator)
+    times = timed(lambda: torch.mm(a, b), repeats, warmup=lambda: torch.mm(a, b), label=f"matmul_{m}x{k}x{n}")
+    flops = 2 * m * k * n
+    return {"shape": [m, k, n], "flops": flops, "times_s": times, "gflops_per_s": flops / median(times) / 1e9}
+
+
+def linear_fit(x: list[float], y: list[float]) -> dict[str, float]:
+    """Least-squares y = a + b x: intercept a, slope b (units of y per unit of x) and R^2."""
+    slope, intercept = np.polyfit(np.asarray(x, dtype=float), np.asarray(y, dtype=float), 1)
+    predicted = intercept + slope * np.asarray(x, dtype=float)
+    residual = float(((np.asarray(y) - predicted) ** 2).sum())
+    total = float(((np.asarray(y) - np.mean(y)) ** 2).sum())
+    return {"a_s": float(intercept), "b_s_per_step": float(slope), "r2": 1.0 - residual / total if total else 1.0}
+
+
+# ----- markdown ------------------------------------------------------------------------------------------
+def md_table(headers: list[str], rows: list[list[Any]]) -> str:
+    lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
+    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def fmt(value: float, digits: int = 3) -> str:
+    """Compact number: 3 significant digits, no exponent for ordinary magnitudes."""
+    if value == 0 or not math.isfinite(value):
+        return str(value)
+    magnitude = math.floor(math.log10(abs(value)))
+    decimals = max(0, digits - 1 - magnitude)
+    return f"{value:,.{decimals}f}"
+
+
+def met(ok: bool) -> str:
+    return "yes" if ok else "**no**"
+
+
+# ----- benchmark -----------------------------------------------------------------------------------------
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    threads = args.threads or len(os.sched_getaffinity(0))
+    torch.set_num_threads(threads)
+    waited = wait_for_idle(args.wait_for_idle, args.idle_load) if args.wait_for_idle > 0 else 0.0
+    if waited:
+        log(f"waited {waited:.0f} s for the load average to fall below {args.idle_load}")
+    load_before = load_average()
+    cpu_start, wall_start = time.process_time(), time.perf_counter()
+    info = machine_info(torch.get_num_threads())
+    repeats = args.repeats
+
+    audio, source = load_clips(args.batch, args.seconds)
+    batch, audio_seconds = audio.shape[0], audio.shape[0] * audio.shape[-1] / SAMPLE_RATE
+    model = build_tokenizer(args.quick)
+    config = model.config
+    log(f"{'tiny (--quick)' if args.quick else 'paper-size'} tokenizer, {batch} x {args.seconds} s clips "
+        f"({source}), {threads} threads, load {load_before}")
+    results: dict[str, Any] = {
+        "quick": args.quick,
+        "note": "QUICK SMOKE RUN: tiny tokenizer, numbers are not representative" if args.quick else
+        "full run: paper-size tokenizer with random weights",
+        "machine": info,
+        "load_average_before": load_before,
+        "waited_for_idle_s": waited,
+        "audio": {"source": source, "batch": batch, "seconds_per_clip": args.seconds,
+                  "audio_seconds": audio_seconds, "sample_rate": SAMPLE_RATE, "channels": 2},
+        "tokenizer": {
+            "frontend_parameters": count_parameters(model.frontend),
+            "encoder_parameters": count_parameters(model.encoder),
+            "decoder_parameters": count_parameters(model.decoder),
+            "hidden_size": config.hidden_size, "encoder_layers": config.encoder_layers,
+            "decoder_layers": config.decoder_layers, "codebook_size": config.codebook_size,
+            "codebook_dim": config.codebook_dim, "latent_dim": config.latent_dim,
+        },
+        "settings": {"repeats": repeats, "step_counts": list(STEP_COUNTS), "batched_steps": BATCHED_STEPS,
+                     "full_vae": args.full_vae, "scheduler": "euler"},
+    }
+    warmup_audio = audio[:1, :, : min(audio.shape[-1], SAMPLE_RATE)]  # VAE warm-up on 1 s of one clip
+
+    with torch.inference_mode():
+        # 1. encode ---------------------------------------------------------------------------------------
+        log("VAE encode (batch)")
+        latents_holder: list[torch.Tensor] = []
+        vae_encode = timed(lambda: latents_holder.append(model.frontend.encode(audio)), 1,
+                           warmup=lambda: model.frontend.encode(warmup_audio), label="vae_encode")
+        latents = latents_holder[-1]
+        frames = latents.shape[1]
+        log(f"encoder + VQ (batch), latents {tuple(latents.shape)}")
+        codes_holder: list[torch.Tensor] = []
+        encoder_vq = timed(lambda: codes_holder.append(model.encode_latents(latents)), repeats,
+                           warmup=lambda: model.encode_latents(latents), label="encoder_vq")
+        codes = codes_holder[-1]
+        encode = {
+            "vae_encode_s": vae_encode, "encoder_vq_s": encoder_vq, "frames_per_clip": frames,
+            "vae_encode_audio_s_per_s": audio_seconds / median(vae_encode),
+            "encoder_vq_audio_s_per_s": audio_seconds / median(encoder_vq),
+            "end_to_end_s": median(vae_encode) + median(encoder_vq),
+        }
+        encode["end_to_end_audio_s_per_s"] = audio_seconds / encode["end_to_end_s"]
+        results["encode"] = encode
+
+        # 2. decode ---------------------------------------------------------------------------------------
+        log("VAE decode (batch, once)")
+        vae_decode = timed(
+            lambda: model.frontend.decode(latents), 1,
+            warmup=lambda: model.frontend.decode(latents[:1, : max(1, frames // 10)]), label="vae_decode",
+        )
+        dit_times: dict[int, list[float]] = {}
+        model.decode_latents(codes, num_steps=1, generator=decode_gen())  # warm-up
+        for steps in STEP_COUNTS:
+            n = repeats if steps <= BATCHED_STEPS else 1
+            log(f"DiT decode, {steps} Euler steps x {n}")
+            dit_times[steps] = timed(
+                lambda s=steps: model.decode_latents(codes, num_steps=s, generator=decode_gen()), n,
+                label=f"dit_{steps}",
+            )
+        dit_median = {s: median(t) for s, t in dit_times.items()}
+        fit = linear_fit(list(STEP_COUNTS), [dit_median[s] for s in STEP_COUNTS])
+        fit["ratio_t32_over_t1"] = dit_median[32] / dit_median[1] if 32 in dit_median and 1 in dit_median else None
+        decode = {"vae_decode_s": vae_decode, "dit_s": {str(s): t for s, t in dit_times.items()}, "fit": fit,
+                  "per_steps": {}}
+        for steps in STEP_COUNTS:
+            total = dit_median[steps] + median(vae_decode)
+            decode["per_steps"][str(steps)] = {
+                "dit_s": dit_median[steps], "end_to_end_s": total,
+                "dit_audio_s_per_s": audio_seconds / dit_median[steps],
+                "end_to_end_audio_s_per_s": audio_seconds / total,
+            }
+        results["decode"] = decode
+
+        # 3. batched vs one clip at a time ----------------------------------------------------------------
+        log("encoder + VQ, one clip at a time")
+        single_encoder = timed(lambda: [model.encode_latents(latents[i : i + 1]) for i in range(batch)], repeats,
+                               warmup=lambda: model.encode_latents(latents[:1]), label="encoder_vq_singles")
+        log(f"DiT decode ({BATCHED_STEPS} steps), one clip at a time")
+        single_dit = timed(
+            lambda: [model.decode_latents(codes[i : i + 1], num_steps=BATCHED_STEPS, generator=decode_gen())
+                     for i in range(batch)], 1,
+            warmup=lambda: model.decode_latents(codes[:1], num_steps=1, generator=decode_gen()), label="dit_singles",
+        )
+        batched = {
+            "encoder_vq": {"batch_s": median(encoder_vq), "singles_s": single_encoder,
+                           "speedup": median(single_encoder) / median(encoder_vq)},
+            "dit_decode": {"steps": BATCHED_STEPS, "batch_s": dit_median[BATCHED_STEPS], "singles_s": single_dit,
+                           "speedup": median(single_dit) / dit_median[BATCHED_STEPS]},
+        }
+        if args.full_vae:
+            log("VAE encode, one clip at a time (--full-vae)")
+            single_vae = timed(lambda: [model.frontend.encode(audio[i : i + 1]) for i in range(batch)], 1,
+                               label="vae_encode_singles")
+            batched["vae_encode"] = {"batch_s": median(vae_encode), "singles_s": single_vae,
+                                     "speedup": median(single_vae) / median(vae_encode)}
+        else:
+            batched["vae_encode"] = {"skipped": "pass --full-vae (about 23 s per 10-s clip on 2 cores)"}
+        results["batched_vs_single"] = batched
+
+        # 4. DiT FLOP/s -----------------------------------------------------------------------------------
+        log("DiT forward: FLOP count and timing")
+        generator = torch.Generator().manual_seed(0)
+        inputs = (
+            torch.randn(batch, frames, config.latent_dim, generator=generator),
+            torch.rand(batch, generator=generator),
+            model.quantizer.lookup(codes),
+            None,
+        )
+        analytic = dit_flops_analytic(model.decoder, batch, frames)
+        counted = dit_flops_counted(model.decoder, inputs)
+        forward = timed(lambda: model.decoder(*inputs), max(3, repeats), warmup=lambda: model.decoder(*inputs),
+                        label="dit_forward")
+        log("fp32 matmul rate")
+        tokens = batch * frames
+        mm_gemm = matmul_rate(tokens, config.hidden_size, config.intermediate_size, max(5, repeats))
+        mm_square = matmul_rate(2048, 2048, 2048, max(5, repeats))
+        dit_rate = analytic["total"] / median(forward) / 1e9
+        best_mm = max(mm_gemm["gflops_per_s"], mm_square["gflops_per_s"])
+        results["dit_flops"] = {
+            "batch": batch, "frames": frames, "analytic_flops": analytic, "flop_counter": counted,
+            "analytic_matches_counter": analytic["total"] == counted["math_sdpa_total"],
+            "forward_s": forward, "dit_gflops_per_s": dit_rate,
+            "dit_gflops_per_s_from_fit_slope": analytic["total"] / fit["b_s_per_step"] / 1e9
+            if fit["b_s_per_step"] > 0 else None,
+            "matmul_dit_gemm": mm_gemm, "matmul_2048": mm_square,
+            "fraction_of_dit_gemm_rate": dit_rate / mm_gemm["gflops_per_s"],
+            "fraction_of_2048_rate": dit_rate / mm_square["gflops_per_s"],
+            "fraction_of_best_matmul_rate": dit_rate / best_mm,
+        }
+
+        # 5. EnCodec --------------------------------------------------------------------------------------
+        log("EnCodec (transformers, default 24 kHz config, random weights)")
+        from transformers import EncodecConfig, EncodecModel
+
+        torch.manual_seed(0)
+        encodec = EncodecModel(EncodecConfig()).eval()
+        ec_config = encodec.config
+        ec_audio = to_encodec_input(audio, ec_config.sampling_rate)
+        ec_mask = torch.ones(ec_audio.shape[0], ec_audio.shape[-1], dtype=torch.long)
+        ec_warm = ec_audio[:1, :, : ec_config.sampling_rate]
+        ec_warm_mask = ec_mask[:1, : ec_config.sampling_rate]
+        encoded_holder: list[Any] = []
+        ec_encode = timed(
+            lambda: encoded_holder.append(encodec.encode(ec_audio, ec_mask, bandwidth=ENCODEC_BANDWIDTH)), repeats,
+            warmup=lambda: encodec.encode(ec_warm, ec_warm_mask, bandwidth=ENCODEC_BANDWIDTH), label="encodec_encode",
+        )
+        encoded = encoded_holder[-1]
+        warm_encoded = encodec.encode(ec_warm, ec_warm_mask, bandwidth=ENCODEC_BANDWIDTH)
+        ec_decode = timed(
+            lambda: encodec.decode(encoded.audio_codes, encoded.audio_scales, ec_mask), repeats,
+            warmup=lambda: encodec.decode(warm_encoded.audio_codes, warm_encoded.audio_scales, ec_warm_mask),
+            label="encodec_decode",
+        )
+        num_quantizers = encoded.audio_codes.shape[2]
+        ec_frame_rate = float(ec_config.frame_rate)
+        ec_bits = math.log2(ec_config.codebook_size)
+        results["encodec"] = {
+            "config": {"sampling_rate": ec_config.sampling_rate, "hop_length": ec_config.hop_length,
+                       "codebook_size": ec_config.codebook_size, "bandwidth_kbps": ENCODEC_BANDWIDTH},
+            "parameters": count_parameters(encodec),
+            "codes_shape": list(encoded.audio_codes.shape),
+            "frame_rate_hz": ec_frame_rate,
+            "num_codebooks": num_quantizers,
+            "tokens_per_s": num_quantizers * ec_frame_rate,
+            "measured_tokens_per_s_per_clip": num_quantizers * encoded.audio_codes.shape[-1] / args.seconds,
+            "bitrate_bps": num_quantizers * ec_frame_rate * ec_bits,
+            "encode_s": ec_encode, "decode_s": ec_decode,
+            "encode_audio_s_per_s": audio_seconds / median(ec_encode),
+            "decode_audio_s_per_s": audio_seconds / median(ec_decode),
+        }
+        results["msn_tokens"] = {
+            "frame_rate_hz": model.frame_rate, "num_codebooks": 1, "tokens_per_s": model.frame_rate,
+            "measured_tokens_per_s_per_clip": codes.shape[1] / args.seconds, "bitrate_bps": model.bitrate,
+            "codebook_size": model.codebook_size,
+        }
+
+    results["load_average_after"] = load_average()
+    results["peak_rss_gib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # ru_maxrss is in KiB
+    wall = time.perf_counter() - wall_start
+    # share of threads x wall that this process got as CPU time: well below 1 means other jobs competed
+    results["cpu_share"] = {
+        "overall": (time.process_time() - cpu_start) / (wall * threads),
+        **{label: cpu / (w * threads) for label, (w, cpu) in CPU_RECORDS.items() if w > 0},
+    }
+    results["wall_time_s"] = time.perf_counter() - wall_start  # excludes the wait for an idle machine
+    return results
+
+
+def report(results: dict[str, Any]) -> str:
+    """The markdown tables of a results dict."""
+    audio = results["audio"]
+    batch = audio["batch"]
+    out = []
+    title = "MSN tokenizer CPU benchmark" + (" (QUICK smoke run: tiny config)" if results["quick"] else "")
+    machine = results["machine"]
+    out.append(f"# {title}\n")
+    out.append(
+        f"{machine['cpu_model']}, {machine['cores_available']} cores, {machine['torch_threads']} torch threads, "
+        f"torch {machine['torch']}, {machine['date']}. Load average before {results['load_average_before']}, "
+        f"after {results['load_average_after']}; this process got {100 * results['cpu_share']['overall']:.0f}% "
+        f"of threads x wall time as CPU time (100% = no competing jobs). Batch {batch} x {audio['seconds_per_clip']} s "
+        f"({audio['source']}); random weights, seed 0. Speeds in audio-seconds per second (x real time).\n"
+    )
+    enc = results["encode"]
+    out.append("## 1. Encode\n")
+    out.append(md_table(
+        ["stage", "time (s)", "audio-s / s"],
+        [
+            ["VAE encode (front end)", fmt(median(enc["vae_encode_s"])), fmt(enc["vae_encode_audio_s_per_s"])],
+            ["encoder + VQ (`encode_latents`)", fmt(median(enc["encoder_vq_s"])),
+             fmt(enc["encoder_vq_audio_s_per_s"])],
+            ["**end to end**", fmt(enc["end_to_end_s"]), fmt(enc["end_to_end_audio_s_per_s"])],
+        ],
+    ))
+    dec = results["decode"]
+    vae_decode = median(dec["vae_decode_s"])
+    out.append(f"\n## 2. Decode (Euler ODE; VAE decode measured once per batch: {fmt(vae_decode)} s)\n")
+    rows = []
+    for steps, d in dec["per_steps"].items():
+        rows.append([steps, fmt(d["dit_s"]), fmt(d["dit_s"] / int(steps)), fmt(d["dit_audio_s_per_s"]),
+                     fmt(d["end_to_end_s"]), fmt(d["end_to_end_audio_s_per_s"])])
+    out.append(md_table(
+        ["steps", "DiT time (s)", "DiT s / step", "DiT audio-s / s", "+ VAE decode = end to end (s)",
+         "end-to-end audio-s / s"], rows,
+    ))
+    fit = dec["fit"]
+    out.append(
+        f"\nLinear fit of DiT time in steps: t = a + b * steps with b = {fmt(fit['b_s_per_step'])} s/step, "
+        f"a = {fmt(fit['a_s'])} s, R^2 = {fit['r2']:.5f}; t(32) / t(1) = {fmt(fit['ratio_t32_over_t1'])}.\n"
+    )
+    bat = results["batched_vs_single"]
+    out.append(f"## 3. Batched (one call on {batch} clips) vs {batch} single-clip calls\n")
+    rows = [
+        ["encoder + VQ", fmt(bat["encoder_vq"]["batch_s"]), fmt(median(bat["encoder_vq"]["singles_s"])),
+         f"{bat['encoder_vq']['speedup']:.2f}x", met(bat["encoder_vq"]["speedup"] >= SPEEDUP_TARGET)],
+        [f"DiT decode, {bat['dit_decode']['steps']} steps", fmt(bat["dit_decode"]["batch_s"]),
+         fmt(median(bat["dit_decode"]["singles_s"])), f"{bat['dit_decode']['speedup']:.2f}x",
+         met(bat["dit_decode"]["speedup"] >= SPEEDUP_TARGET)],
+    ]
+    vae = bat["vae_encode"]
+    if "skipped" in vae:
+        rows.append(["VAE encode", fmt(median(enc["vae_encode_s"])), "skipped (pass `--full-vae`)", "-", "-"])
+    else:
+        rows.append(["VAE encode", fmt(vae["batch_s"]), fmt(median(vae["singles_s"])), f"{vae['speedup']:.2f}x",
+                     met(vae["speedup"] >= SPEEDUP_TARGET)])
+    out.append(md_table(["stage", "batch (s)", "singles (s)", "speed-up", f"target >= {SPEEDUP_TARGET:g}x met"],
+                        rows))
+    flops = results["dit_flops"]
+    analytic, counted = flops["analytic_flops"], flops["flop_counter"]
+    out.append(f"\n## 4. DiT achieved FLOP/s (one forward, batch {batch} x {flops['frames']} frames)\n")
+    out.append(md_table(
+        ["quantity", "value"],
+        [
+            ["analytic FLOPs: per-token Linears", f"{analytic['linear_per_token']:,}"],
+            ["analytic FLOPs: per-clip Linears (timestep, adaLN)", f"{analytic['linear_per_clip']:,}"],
+            ["analytic FLOPs: attention QK^T + AV", f"{analytic['attention']:,}"],
+            ["**analytic FLOPs total**", f"{analytic['total']:,}"],
+            ["FlopCounterMode, math SDPA backend", f"{counted['math_sdpa_total']:,} "
+             f"({'matches' if flops['analytic_matches_counter'] else 'DIFFERS'})"],
+            ["FlopCounterMode, default SDPA (CPU fused attention not counted)", f"{counted['default_sdpa_total']:,}"],
+            ["DiT forward time, median (s)", fmt(median(flops["forward_s"]))],
+            ["**DiT achieved GFLOP/s**", fmt(flops["dit_gflops_per_s"])],
+            ["DiT GFLOP/s from the decode fit slope b", fmt(flops["dit_gflops_per_s_from_fit_slope"] or 0.0)],
+            [f"fp32 matmul {'x'.join(map(str, flops['matmul_dit_gemm']['shape']))} GFLOP/s (DiT's fc1 GEMM)",
+             fmt(flops["matmul_dit_gemm"]["gflops_per_s"])],
+            ["fp32 matmul 2048^3 GFLOP/s", fmt(flops["matmul_2048"]["gflops_per_s"])],
+            ["DiT / DiT-GEMM matmul rate", f"{100 * flops['fraction_of_dit_gemm_rate']:.1f}%"],
+            ["DiT / 2048^3 matmul rate", f"{100 * flops['fraction_of_2048_rate']:.1f}%"],
+            [f"target >= {100 * MATMUL_FRACTION_TARGET:.0f}% of the best matmul rate met",
+             met(flops["fraction_of_best_matmul_rate"] >= MATMUL_FRACTION_TARGET)],
+        ],
+    ))
+    msn, ec = results["msn_tokens"], results["encodec"]
+    ours_dec = results["decode"]["per_steps"].get(str(BATCHED_STEPS), {})
+    out.append("\n## 5. Tokens per second and bitrate beside EnCodec (same clips, same batch)\n")
+    out.append(md_table(
+        ["tokenizer", "sample rate", "frame rate (Hz)", "codebooks", "tokens / s", "bitrate (bps)",
+         "encode audio-s / s", "decode audio-s / s"],
+        [
+            [f"MSN (VQ {msn['codebook_size']}, {'tiny' if results['quick'] else 'paper size'})",
+             "44.1 kHz stereo", fmt(msn["frame_rate_hz"], 4), 1, fmt(msn["tokens_per_s"], 4),
+             fmt(msn["bitrate_bps"], 4), fmt(enc["end_to_end_audio_s_per_s"]),
+             f"{fmt(ours_dec.get('end_to_end_audio_s_per_s', float('nan')))} ({BATCHED_STEPS} steps)"],
+            [f"EnCodec ({ec['config']['bandwidth_kbps']:g} kbps, random weights)",
+             f"{ec['config']['sampling_rate'] / 1000:g} kHz mono", fmt(ec["frame_rate_hz"], 4), ec["num_codebooks"],
+             fmt(ec["tokens_per_s"], 4), fmt(ec["bitrate_bps"], 4), fmt(ec["encode_audio_s_per_s"]),
+             fmt(ec["decode_audio_s_per_s"])],
+            ["ratio EnCodec / MSN", "", fmt(ec["frame_rate_hz"] / msn["frame_rate_hz"]), "",
+             fmt(ec["tokens_per_s"] / msn["tokens_per_s"]), fmt(ec["bitrate_bps"] / msn["bitrate_bps"]),
+             fmt(ec["encode_audio_s_per_s"] / enc["end_to_end_audio_s_per_s"]),
+             fmt(ec["decode_audio_s_per_s"] / ours_dec["end_to_end_audio_s_per_s"]) if ours_dec else ""],
+        ],
+    ))
+    out.append(f"\nWall time of the run: {results['wall_time_s']:.0f} s (after {results['waited_for_idle_s']:.0f} s "
+               f"waiting for an idle machine); peak RSS {results['peak_rss_gib']:.1f} GiB.")
+    return "\n".join(out)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="tiny tokenizer, 2 x 1 s clips: a smoke test (< 1 min)")
+    parser.add_argument("--batch", type=int, default=None, help="clips per batch (default 8; 2 with --quick)")
+    parser.add_argument("--seconds", type=float, default=None, help="seconds per clip (default 10; 1 with --quick)")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: all available cores)")
+    parser.add_argument("--repeats", type=int, default=None,
+                        help="timed repeats of the cheap stages, median reported (default 3; 1 with --quick)")
+    parser.add_argument("--wait-for-idle", type=float, default=0.0,
+                        help="wait up to this many seconds for the 1-min load average to fall below --idle-load")
+    parser.add_argument("--idle-load", type=float, default=0.5, help="load average counted as idle (default 0.5)")
+    parser.add_argument("--full-vae", action="store_true", help="also time the VAE encode one clip at a time")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="JSON file (default benchmarks/results/tokenizer_cpu.json, _quick with --quick)")
+    args = parser.parse_args(argv)
+    args.batch = args.batch or (2 if args.quick else 8)
+    args.seconds = args.seconds or (1.0 if args.quick else 10.0)
+    args.repeats = args.repeats or (1 if args.quick else 3)
+    if args.out is None:
+        name = "tokenizer_cpu_quick.json" if args.quick else "tokenizer_cpu.json"
+        args.out = Path(__file__).resolve().parent / "results" / name
+    return args
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    results = run(args)
+    table = report(results)
+    results["markdown"] = table
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=2) + "\n")
+    print(table)
+    log(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,151 @@
+"""Command line: ``soundlm tokenize | decode | export``.
+
+    soundlm tokenize runs/demo/tokenizer_fm/final clip1.wav clip2.ogg --out codes.jsonl
+    soundlm decode runs/demo/tokenizer_fm/final codes.jsonl --out-dir decoded/ --num-steps 10
+    soundlm export runs/demo/tokenizer_fm/final hub/msn-tokenizer --repo-id org/msn-tokenizer
+
+Batch commands skip a file they cannot use, log the reason, and print the counts at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+logger = logging.getLogger("soundlm")
+
+
+def _load(model_dir: str):
+    from soundlm import MSNFeatureExtractor, MSNTokenizerModel
+
+    model = MSNTokenizerModel.from_pretrained(model_dir).eval()
+    extractor_file = Path(model_dir) / "preprocessor_config.json"
+    if extractor_file.exists():
+        extractor = MSNFeatureExtractor.from_pretrained(model_dir)
+    else:
+        extractor = MSNFeatureExtractor.from_tokenizer_config(model.config)
+    return model, extractor
+
+
+def tokenize(args: argparse.Namespace) -> int:
+    model, extractor = _load(args.model)
+    extractor.clip_seconds = None  # whole files, padded to whole frames
+    ok = failed = 0
+    out = open(args.out, "w") if args.out else sys.stdout
+    try:
+        for path in args.audio:
+            try:
+                batch = extractor([path])
+                codes = model.encode(batch["input_values"])
+                frames = model.num_frames(int(batch["lengths"][0]) + model.hop_length - 1)
+                codes = codes[0, :frames]
+            except (ValueError, TypeError) as error:
+                logger.warning("skipping %s: %s", path, error)
+                failed += 1
+                continue
+            record = {"path": str(path), "frame_rate": model.frame_rate, "codebook_size": model.codebook_size,
+                      "codes": codes.tolist()}
+            out.write(json.dumps(record) + "\n")
+            ok += 1
+    finally:
+        if args.out:
+            out.close()
+    print(f"tokenized {ok} file(s), skipped {failed}", file=sys.stderr)
+    return 0 if ok else 1
+
+
+def decode(args: argparse.Namespace) -> int:
+    import soundfile as sf
+    import torch
+
+    model, _ = _load(args.model)
+    out_dir = Path(args.out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    ok = failed = 0
+    with open(args.codes) as handle:
+        for line_number, line in enumerate(handle, 1):
+            try:
+                record = json.loads(line)
+                if record.get("codebook_size", model.codebook_size) != model.codebook_size:
+                    raise ValueError(f"codes were made with codebook_size={record['codebook_size']}, "
+                                     f"this tokenizer has {model.codebook_size}")
+                codes = torch.tensor(record["codes"], dtype=torch.long)[None]
+                audio = model.decode(codes, num_steps=args.num_steps, scheduler=args.scheduler,
+                                     generator=torch.Generator().manual_seed(args.seed))
+            except (ValueError, TypeError, KeyError, json.JSONDecodeError) as error:
+                logger.warning("skipping line %d: %s", line_number, error)
+                failed += 1
+                continue
+            name = Path(record.get("path", f"line{line_number}")).stem + ".wav"
+            sf.write(out_dir / name, audio[0].T.numpy(), model.sample_rate)
+            ok += 1
+    print(f"decoded {ok} item(s) to {out_dir}, skipped {failed}", file=sys.stderr)
+    return 0 if ok else 1
+
+
+def export(args: argparse.Namespace) -> int:
+    from soundlm import export_for_hub
+
+    model, extractor = _load(args.model)
+    notes = ""
+    config_file = Path(args.model) / "training_config.json"
+    if config_file.exists():
+        notes = f"Trained with `training/train_tokenizer.py`; its config:\n\n```json\n{config_file.read_text()}\n```"
+    folder = export_for_hub(model, args.out, extractor, repo_id=args.repo_id,
+                            extra_card_fields={"training_notes": notes})
+    print(f"exported to {folder}")
+    if args.no_check:
+        return 0
+    # load it as a Hub user would: a fresh interpreter that never imports soundlm
+    check = (
+        "import sys, torch\n"
+        "from transformers import AutoFeatureExtractor, AutoModel\n"
+        f"model = AutoModel.from_pretrained({str(folder)!r}, trust_remote_code=True).eval()\n"
+        f"extractor = AutoFeatureExtractor.from_pretrained({str(folder)!r}, trust_remote_code=True)\n"
+        "assert not any(name.split('.')[0] == 'soundlm' for name in sys.modules), 'soundlm was imported'\n"
+        "audio = extractor([torch.zeros(model.hop_length * 4).numpy()], sampling_rate=extractor.sampling_rate)\n"
+        "print('remote-code load ok:', type(model).__name__, tuple(model.encode(audio['input_values']).shape))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", check], cwd=folder, capture_output=True, text=True,
+                            env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    print(result.stdout.strip())
+    if result.returncode != 0:
+        print(result.stderr[-3000:], file=sys.stderr)
+    return result.returncode
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    parser = argparse.ArgumentParser(prog="soundlm", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", required=True)
+    p = commands.add_parser("tokenize", help="audio files -> codes (JSON lines)")
+    p.add_argument("model")
+    p.add_argument("audio", nargs="+")
+    p.add_argument("--out", help="JSONL file (default: stdout)")
+    p.set_defaults(func=tokenize)
+    p = commands.add_parser("decode", help="codes (JSON lines) -> WAV files")
+    p.add_argument("model")
+    p.add_argument("codes")
+    p.add_argument("--out-dir", required=True)
+    p.add_argument("--num-steps", type=int, default=10)
+    p.add_argument("--scheduler", default="euler", choices=["euler", "heun"])
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=decode)
+    p = commands.add_parser("export", help="write a Hub-ready folder and check it loads with remote code")
+    p.add_argument("model")
+    p.add_argument("out")
+    p.add_argument("--repo-id", default="your-org/msn-tokenizer")
+    p.add_argument("--no-check", action="store_true")
+    p.set_defaults(func=export)
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# The main job: build a real-audio corpus from Debian packages, train the flow-matching tokenizer and its
+# MSE baseline on the weight-free mel front end, print the reconstruction table, export a Hub folder.
+#   bash scripts/demo.sh            (extra arguments go to both training runs, e.g. --train.max_steps=300)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+start=$(date +%s)
+bash scripts/setup.sh gcompris-qt-data openttd-opensfx lmms-common fluidsynth fluid-soundfont-gm espeak-ng \
+  asterisk-core-sounds-en-wav alsa-utils ffmpeg
+export HF_HOME="$PWD/.hf_home" HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false
+PY=.venv/bin/python
+LAUNCH=(.venv/bin/accelerate launch --cpu --num_processes 1 --num_machines 1 --mixed_precision no --dynamo_backend no)
+
+echo "== 1/4 building the real-audio corpus (work/corpus)"
+$PY training/build_real_audio_corpus.py --out work/corpus
+echo "== 2/4 training VQ + FM and VQ + MSE tokenizers (runs/demo)"
+"${LAUNCH[@]}" training/train_tokenizer.py --config training/configs/demo_fm.yaml "$@"
+"${LAUNCH[@]}" training/train_tokenizer.py --config training/configs/demo_mse.yaml "$@"
+echo "== 3/4 reconstruction of held-out clips"
+$PY -m soundlm.evaluation.reconstruction \
+  --model "VQ + FM=runs/demo/tokenizer_fm/final" --model "VQ + MSE=runs/demo/tokenizer_mse/final" \
+  --manifest work/corpus/manifest.csv --split test --num_steps 10 \
+  --out runs/demo/reconstruction.json --write_audio runs/demo/examples
+echo "== 4/4 exporting the FM tokenizer as a Hub folder and loading it with trust_remote_code"
+.venv/bin/soundlm export runs/demo/tokenizer_fm/final runs/demo/hub/msn-tokenizer-demo
+echo "demo finished in $(( $(date +%s) - start )) s"

@@ -1,0 +1,22 @@
+"""The README's Python example runs and gives the shapes it says (so the documentation cannot rot)."""
+
+import re
+from pathlib import Path
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+def test_readme_python_example_runs(capsys):
+    blocks = re.findall(r"```python\n(.*?)```", README.read_text(), re.S)
+    assert blocks, "README has no python example"
+    exec(compile(blocks[0], "README.md", "exec"), {})
+    printed = capsys.readouterr().out
+    assert "torch.Size([1, 43]) torch.Size([1, 1, 44032]) 21.53 tokens/s, 172 bit/s" in printed
+
+
+def test_readme_starts_with_the_two_commands_ci_runs():
+    text = README.read_text()
+    first_block = re.search(r"```bash\n(.*?)```", text, re.S).group(1)
+    commands = [line.split("#")[0].strip() for line in first_block.splitlines() if line.strip()]
+    assert commands == ["bash scripts/demo.sh", "bash scripts/test.sh"]
+    assert "bash scripts/test.sh" in (README.parent / ".ci" / "run").read_text()

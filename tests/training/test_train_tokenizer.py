@@ -1,0 +1,91 @@
+import json
+import shutil
+
+import pytest
+import torch
+from helpers import tiny_config_kwargs, write_manifest
+from safetensors.torch import load_file
+
+from soundlm.training.common.latent_cache import LatentCache
+from soundlm.training.train_tokenizer import main, sample_batch, train
+
+
+def _config(manifest, output_dir, **train_overrides):
+    model = tiny_config_kwargs()
+    return {
+        "data": {"manifest": str(manifest), "cache_dir": str(output_dir.parent / "cache"), "window_seconds": 0.5},
+        "model": model,
+        "train": {"output_dir": str(output_dir), "batch_size": 4, "max_steps": 6, "save_every": 3,
+                  "log_every": 2, "warmup_steps": 2, **train_overrides},
+    }
+
+
+def test_resume_from_checkpoint_is_bit_exact(tmp_path, real_clips):
+    manifest = write_manifest(tmp_path / "data", real_clips)
+    straight = train(_config(manifest, tmp_path / "straight"))
+    assert (tmp_path / "straight" / "checkpoints" / "step_3").is_dir()
+    assert list((tmp_path / "straight" / "logs").rglob("events.out.tfevents.*"))  # TensorBoard
+
+    # an interrupted run: only the step-3 checkpoint survived
+    resumed_dir = tmp_path / "resumed"
+    shutil.copytree(tmp_path / "straight" / "checkpoints" / "step_3", resumed_dir / "checkpoints" / "step_3")
+    resumed = train(_config(manifest, resumed_dir, resume_from_checkpoint="latest"))
+    a, b = load_file(straight / "model.safetensors"), load_file(resumed / "model.safetensors")
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+    # and training changed the weights at all
+    initial = load_file(tmp_path / "straight" / "checkpoints" / "step_3" / "model.safetensors")
+    assert not torch.equal(initial["encoder.input_proj.weight"], a["encoder.input_proj.weight"])
+    assert json.loads((straight / "preprocessor_config.json").read_text())["sampling_rate"] == 8000
+
+
+def test_command_line_overrides_reach_the_model(tmp_path, real_clips):
+    manifest = write_manifest(tmp_path / "data", real_clips)
+    config_file = tmp_path / "c.yaml"
+    config_file.write_text(json.dumps(_config(manifest, tmp_path / "run")))  # JSON is YAML
+    final = main(["--config", str(config_file), "--train.max_steps=2", "--model.decoder_objective=mse"])
+    saved = json.loads((final / "config.json").read_text())
+    assert saved["decoder_objective"] == "mse"
+    assert json.loads((final / "training_config.json").read_text())["train"]["max_steps"] == 2
+    with pytest.raises(ValueError, match="unknown key 'max_stepz'"):
+        main(["--config", str(config_file), "--train.max_stepz=2"])
+
+
+def test_sample_batch_windows_and_masks_short_clips():
+    latents = torch.arange(15, dtype=torch.float32)[:, None].repeat(1, 2)
+    cache = LatentCache(latents, torch.tensor([0, 3, 15]), [{}, {}])
+    generator = torch.Generator().manual_seed(0)
+    batch, mask = sample_batch(cache, [0, 1], 16, 5, generator)
+    assert batch.shape == (16, 5, 2) and mask.shape == (16, 5)
+    for row, row_mask in zip(batch, mask):
+        valid = row[row_mask][:, 0]
+        assert len(valid) in (3, 5)
+        assert torch.equal(valid, valid[0] + torch.arange(len(valid)))  # a contiguous window of one clip
+        if len(valid) == 3:
+            assert valid[0] == 0  # the short clip, whole, then padding
+    again, _ = sample_batch(cache, [0, 1], 16, 5, torch.Generator().manual_seed(0))
+    assert torch.equal(batch, again)
+
+
+def test_two_process_training_with_accelerate_launch(tmp_path, real_clips):
+    """DDP on 2 CPU processes (gloo): the same script, the same command line, identical codebooks."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    manifest = write_manifest(tmp_path / "data", real_clips)
+    config_file = tmp_path / "c.yaml"
+    config_file.write_text(json.dumps(_config(manifest, tmp_path / "ddp", max_steps=2, save_every=2)))
+    script = Path(__file__).resolve().parents[2] / "training" / "train_tokenizer.py"
+    command = [sys.executable, "-m", "accelerate.commands.launch", "--cpu", "--num_processes", "2",
+               "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
+               "--main_process_port", "0", str(script), "--config", str(config_file)]
+    result = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path, timeout=600,
+                            env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert result.returncode == 0, result.stderr[-3000:]
+    final = tmp_path / "ddp" / "final" / "model.safetensors"
+    state = load_file(final)
+    assert state["quantizer.codebook"].shape == (64, 8)
+    assert "codebook identical on all 2 processes" in result.stdout
