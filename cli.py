@@ -96,7 +96,7 @@ def export(args: argparse.Namespace) -> int:
     config_file = Path(args.model) / "training_config.json"
     if config_file.exists():
         notes = f"Trained with `training/train_tokenizer.py`; its config:\n\n```json\n{config_file.read_text()}\n```"
-    folder = export_for_hub(model, args.out, extractor, repo_id=args.repo_id,
+    folder = export_for_hub(model, Path(args.out).resolve(), extractor, repo_id=args.repo_id,
                             extra_card_fields={"training_notes": notes})
     print(f"exported to {folder}")
     if args.no_check:

@@ -37,6 +37,7 @@ def clip_errors(
     num_steps: int = 10,
     scheduler: str = "euler",
     seed: int = 0,
+    temperature: float = 1.0,
 ) -> tuple[list[float], dict[str, float]]:
     """Latent MSE of each clip in ``indices`` and codebook statistics over all of their tokens."""
     model.eval()
@@ -45,7 +46,8 @@ def clip_errors(
         latents = cache.clip(index)[None]
         codes = model.encode_latents(latents)
         decoded = model.decode_latents(
-            codes, num_steps=num_steps, scheduler=scheduler, generator=torch.Generator().manual_seed(seed + index)
+            codes, num_steps=num_steps, scheduler=scheduler, temperature=temperature,
+            generator=torch.Generator().manual_seed(seed + index),
         )
         error = ((decoded - latents) / model.latent_std).pow(2).mean()
         errors.append(float(error))
@@ -64,13 +66,14 @@ def reconstruction_table(
     num_steps: int = 10,
     scheduler: str = "euler",
     seed: int = 0,
+    temperature: float = 1.0,
 ) -> dict:
     """{"rows": {category: {model name: mean error, "clips": n, "seconds": s}}, "codebook": {...}}."""
     categories = [cache.rows[i].get("category", "all") for i in indices]
     rows: dict[str, dict] = defaultdict(dict)
     codebook = {}
     for name, model in models.items():
-        errors, codebook[name] = clip_errors(model, cache, indices, num_steps, scheduler, seed)
+        errors, codebook[name] = clip_errors(model, cache, indices, num_steps, scheduler, seed, temperature)
         by_category = defaultdict(list)
         for category, error in zip(categories, errors):
             by_category[category].append(error)
@@ -83,7 +86,8 @@ def reconstruction_table(
         rows[category]["clips"] = len(members)
         rows[category]["seconds"] = sum(cache.clip(i).shape[0] for i in members) / frame_rate
     ordered = {c: rows[c] for c in sorted(rows, key=lambda c: (c == "all", c))}
-    return {"rows": ordered, "codebook": codebook, "num_steps": num_steps, "scheduler": scheduler}
+    return {"rows": ordered, "codebook": codebook, "num_steps": num_steps, "scheduler": scheduler,
+            "temperature": temperature}
 
 
 def format_table(result: dict) -> str:
@@ -136,6 +140,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--num_steps", type=int, default=10)
     parser.add_argument("--scheduler", default="euler", choices=["euler", "heun"])
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--temperature", type=float, default=1.0, help="scale of the initial ODE noise (FM)")
     parser.add_argument("--out", help="write the result as JSON here")
     parser.add_argument("--write_audio", help="folder for one decoded example per category and model")
     args = parser.parse_args(argv)
@@ -159,9 +164,9 @@ def main(argv: list[str] | None = None) -> dict:
     indices = cache.select(split=args.split)
     if not indices:
         raise ValueError(f"no clip of split {args.split!r} in {args.manifest}")
-    result = reconstruction_table(models, cache, indices, args.num_steps, args.scheduler, args.seed)
-    print(f"Reconstruction error (latent MSE, lower is better) on {len(indices)} held-out clips, "
-          f"{args.scheduler} ODE with {args.num_steps} steps for flow matching:\n")
+    result = reconstruction_table(models, cache, indices, args.num_steps, args.scheduler, args.seed, args.temperature)
+    print(f"Reconstruction error (latent MSE, lower is better) on {len(indices)} held-out clips; flow matching: "
+          f"{args.scheduler} ODE, {args.num_steps} steps, noise temperature {args.temperature}:\n")
     print(format_table(result))
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
