@@ -33,6 +33,13 @@ logger = logging.get_logger(__name__)
 _SINGLE_TYPES = "a numpy array, a torch tensor, a file path, a dict with 'array'/'path'/'bytes' keys"
 
 
+
+def _positive_seconds(value, name: str) -> float:
+    """``value`` as float seconds; ValueError naming ``name`` unless it is a finite positive real."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value) or value <= 0:
+        raise ValueError(f"{name} must be a positive number of seconds or None, got {value!r}")
+    return float(value)
+
 class MSNFeatureExtractor(SequenceFeatureExtractor):
     r"""
     Constructs the feature extractor of the LM-MSN sound tokenizer.
@@ -107,16 +114,7 @@ class MSNFeatureExtractor(SequenceFeatureExtractor):
                 "the same setting"
             )
         if clip_seconds is not None:
-            if (
-                isinstance(clip_seconds, bool)
-                or not isinstance(clip_seconds, numbers.Real)
-                or not math.isfinite(clip_seconds)
-                or clip_seconds <= 0
-            ):
-                raise ValueError(
-                    f"clip_seconds must be a positive number of seconds or None, got {clip_seconds!r}"
-                )
-            clip_seconds = float(clip_seconds)
+            clip_seconds = _positive_seconds(clip_seconds, "clip_seconds")
         if isinstance(hop_length, bool) or not isinstance(hop_length, numbers.Integral) or hop_length < 1:
             raise ValueError(f"hop_length must be a positive integer number of samples, got {hop_length!r}")
         if not isinstance(padding_value, numbers.Real) or not math.isfinite(padding_value):
@@ -295,15 +293,7 @@ class MSNFeatureExtractor(SequenceFeatureExtractor):
     def _fixed_length(self, max_length_seconds: float | None) -> int | None:
         if max_length_seconds is None:
             return self.clip_samples
-        if (
-            isinstance(max_length_seconds, bool)
-            or not isinstance(max_length_seconds, numbers.Real)
-            or not math.isfinite(max_length_seconds)
-            or max_length_seconds <= 0
-        ):
-            raise ValueError(
-                f"max_length_seconds must be a positive number of seconds or None, got {max_length_seconds!r}"
-            )
+        max_length_seconds = _positive_seconds(max_length_seconds, "max_length_seconds")
         samples = int(round(max_length_seconds * self.sampling_rate))
         if samples < 1:
             raise ValueError(

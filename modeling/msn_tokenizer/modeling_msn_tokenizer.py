@@ -415,6 +415,7 @@ class MSNTokenizerModel(MSNTokenizerPreTrainedModel):
         padding_mask: torch.Tensor | None = None,
         latents: torch.Tensor | None = None,
         frame_mask: torch.Tensor | None = None,
+        lengths: torch.Tensor | None = None,
         generator: torch.Generator | None = None,
         return_dict: bool | None = None,
     ) -> MSNTokenizerOutput | tuple:
@@ -426,6 +427,8 @@ class MSNTokenizerModel(MSNTokenizerPreTrainedModel):
             latents (`torch.FloatTensor` of shape `(batch, frames, latent_dim)`, *optional*): front-end latents
                 (un-normalised), instead of audio.
             frame_mask (`torch.BoolTensor` of shape `(batch, frames)`, *optional*): valid latent frames.
+            lengths (`torch.LongTensor` of shape `(batch,)`, *optional*): samples of real audio per clip, used when
+                `padding_mask` is absent (so that `model(**feature_extractor(...))` works).
             generator (`torch.Generator`, *optional*): noise and times of the flow-matching loss.
         """
         return_dict = return_dict if return_dict is not None else self.config.return_dict
@@ -433,6 +436,8 @@ class MSNTokenizerModel(MSNTokenizerPreTrainedModel):
             raise ValueError("pass exactly one of input_values (audio) or latents")
         if latents is None:
             latents = self.frontend.encode(self._check_audio(input_values))
+            if padding_mask is None and lengths is not None:
+                padding_mask = torch.arange(input_values.shape[-1], device=lengths.device)[None] < lengths[:, None]
             if padding_mask is not None and frame_mask is None:
                 frame_mask = self.frame_mask_from_padding_mask(padding_mask, latents.shape[1])
         self._check_latents(latents)

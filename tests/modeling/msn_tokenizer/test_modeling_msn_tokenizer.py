@@ -110,6 +110,19 @@ def test_flow_matching_decode_depends_on_noise_and_temperature_zero_is_determini
     assert torch.equal(c, d)
 
 
+def test_forward_takes_the_feature_extractor_output_as_is():
+    from soundlm import MSNFeatureExtractor
+
+    model = tiny_model()
+    extractor = MSNFeatureExtractor.from_tokenizer_config(model.config)
+    inputs = extractor([np.ones(3000, dtype=np.float32) * 0.1, np.ones(9000, dtype=np.float32) * 0.1],
+                       sampling_rate=8000)
+    output = model(**inputs)
+    assert output.frame_mask.sum(-1).tolist() == [24, 62]  # ceil(3000 / 128); the 1-s clip is cropped to 8000
+    without_mask = model(input_values=inputs["input_values"], lengths=inputs["lengths"])
+    assert torch.equal(without_mask.frame_mask, output.frame_mask)
+
+
 def test_padding_mask_becomes_frame_mask():
     model = tiny_model()
     padding_mask = torch.zeros(2, 1280, dtype=torch.long)
