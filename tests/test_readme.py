@@ -17,6 +17,7 @@ def test_readme_python_example_runs(capsys):
 def test_readme_starts_with_the_two_commands_ci_runs():
     text = README.read_text()
     first_block = re.search(r"```bash\n(.*?)```", text, re.S).group(1)
-    commands = [line.split("#")[0].strip() for line in first_block.splitlines() if line.strip()]
+    commands = [line.split("#")[0].strip() for line in first_block.splitlines()]
+    commands = [command for command in commands if command]
     assert commands == ["bash scripts/demo.sh", "bash scripts/test.sh"]
     assert "bash scripts/test.sh" in (README.parent / ".ci" / "run").read_text()

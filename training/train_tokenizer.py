@@ -128,7 +128,10 @@ def train(config: dict) -> Path:
     )
     max_steps = int(train_cfg["max_steps"])
     scheduler = get_cosine_schedule_with_warmup(optimizer, int(train_cfg["warmup_steps"]), max_steps)
-    model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
+    model, optimizer = accelerator.prepare(model, optimizer)
+    # not prepared: accelerate would step a prepared scheduler once per process per step, but here every
+    # process runs all max_steps steps (batch_size is per process), so the schedule counts steps as they are
+    accelerator.register_for_checkpointing(scheduler)
 
     start_step = 0
     resume = train_cfg["resume_from_checkpoint"]
