@@ -191,6 +191,9 @@ def train(config: dict) -> Path:
         unwrapped.save_pretrained(final)
         MSNFeatureExtractor.from_tokenizer_config(unwrapped.config).save_pretrained(final)
         (final / "training_config.json").write_text(json.dumps(config, indent=2))
+    # leave together: end_training tears down the process group, and a worker that does so while the other
+    # is still writing the final model can hang the teardown
+    accelerator.wait_for_everyone()
     accelerator.end_training()
     return final
 

@@ -91,10 +91,14 @@ def test_two_process_training_with_accelerate_launch(tmp_path, real_clips):
     command = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
                "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
                "--main_process_port", str(port), str(script), "--config", str(config_file)]
-    result = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path, timeout=600,
+    result = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path, timeout=180,
                             env={**os.environ, "OMP_NUM_THREADS": "1", "ACCELERATE_USE_CPU": "1"})
     assert result.returncode == 0, result.stderr[-3000:]
     final = tmp_path / "ddp" / "final" / "model.safetensors"
     state = load_file(final)
     assert state["quantizer.codebook"].shape == (64, 8)
     assert "codebook identical on all 2 processes" in result.stdout
+    # the LR schedule advanced once per optimizer step, not once per process per step
+    checkpoint = tmp_path / "ddp" / "checkpoints" / "step_2"
+    scheduler_state = torch.load(checkpoint / "custom_checkpoint_0.pkl", weights_only=True)
+    assert scheduler_state["last_epoch"] == 2
