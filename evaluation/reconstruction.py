@@ -24,7 +24,8 @@ import soundfile as sf
 import torch
 
 from soundlm import MSNTokenizerModel
-from soundlm.training.common.latent_cache import LatentCache, build_latent_cache
+from soundlm.modeling.msn_tokenizer import code_statistics
+from soundlm.training.common.latent_cache import LatentCache, build_latent_cache, frontend_signature
 
 logger = logging.getLogger(__name__)
 
@@ -53,10 +54,8 @@ def clip_errors(
         errors.append(float(error))
         all_codes.append(codes.flatten())
     codes = torch.cat(all_codes)
-    counts = torch.bincount(codes, minlength=model.codebook_size).double()
-    probabilities = counts / counts.sum()
-    perplexity = float(torch.exp(-(probabilities[probabilities > 0] * probabilities[probabilities > 0].log()).sum()))
-    return errors, {"codes_used": int((counts > 0).sum()), "perplexity": perplexity, "tokens": int(codes.numel())}
+    perplexity, used = code_statistics(codes, model.codebook_size)
+    return errors, {"codes_used": int(used), "perplexity": float(perplexity), "tokens": int(codes.numel())}
 
 
 def reconstruction_table(
@@ -151,16 +150,11 @@ def main(argv: list[str] | None = None) -> dict:
         name, path = item.split("=", 1)
         models[name] = MSNTokenizerModel.from_pretrained(path).eval()
     first = next(iter(models.values()))
+    signature = frontend_signature(first.config)
     for name, model in models.items():
-        if (model.config.frontend_type, model.config.frontend_config) != (
-            first.config.frontend_type, first.config.frontend_config
-        ):
+        if frontend_signature(model.config) != signature:
             raise ValueError(f"tokenizer {name!r} has another front end than {next(iter(models))!r}: not comparable")
-    cache = build_latent_cache(
-        args.manifest, first.frontend,
-        {"frontend_type": first.config.frontend_type, "frontend_config": first.config.frontend_config},
-        args.cache_dir,
-    )
+    cache = build_latent_cache(args.manifest, first.frontend, signature, args.cache_dir)
     indices = cache.select(split=args.split)
     if not indices:
         raise ValueError(f"no clip of split {args.split!r} in {args.manifest}")

@@ -18,19 +18,18 @@ from importlib import resources
 from pathlib import Path
 
 from transformers import FeatureExtractionMixin, PreTrainedModel
-
-from . import msn_tokenizer
-
-MODEL_CODE_DIR = Path(msn_tokenizer.__file__).parent
+from transformers.dynamic_module_utils import get_relative_import_files
 
 
-def _copy_code(source_dir: Path, folder: Path, skip: tuple[str, ...] = ("__init__.py",)) -> list[str]:
+def _copy_module_with_imports(obj: object, folder: Path) -> tuple[str, list[str]]:
+    """Copy the file defining ``type(obj)`` and, recursively, the files it imports relatively (transformers'
+    own resolver, the one its remote-code loader uses); returns (module name, copied file names)."""
+    module_file = Path(inspect.getsourcefile(type(obj)))
     copied = []
-    for path in sorted(source_dir.glob("*.py")):
-        if path.name not in skip:
-            shutil.copyfile(path, folder / path.name)
-            copied.append(path.name)
-    return copied
+    for path in [module_file, *map(Path, get_relative_import_files(module_file))]:
+        shutil.copyfile(path, folder / path.name)
+        copied.append(path.name)
+    return module_file.stem, copied
 
 
 def export_for_hub(
@@ -46,17 +45,17 @@ def export_for_hub(
         raise TypeError(f"model must be a transformers PreTrainedModel, got {type(model).__name__}")
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    model_module = type(model).__module__.rsplit(".", 1)[-1]
-    config_module = type(model.config).__module__.rsplit(".", 1)[-1]
+    model_module, code_files = _copy_module_with_imports(model, folder)
+    config_module, config_files = _copy_module_with_imports(model.config, folder)
     auto_map = {
         "AutoConfig": f"{config_module}.{type(model.config).__name__}",
         "AutoModel": f"{model_module}.{type(model).__name__}",
     }
-    code_files = _copy_code(MODEL_CODE_DIR, folder)
     if feature_extractor is not None:
-        extractor_file = Path(inspect.getsourcefile(type(feature_extractor)))
-        code_files += _copy_code(extractor_file.parent, folder, skip=("__init__.py",))
-        auto_map["AutoFeatureExtractor"] = f"{extractor_file.stem}.{type(feature_extractor).__name__}"
+        extractor_module, extractor_files = _copy_module_with_imports(feature_extractor, folder)
+        code_files += extractor_files
+        auto_map["AutoFeatureExtractor"] = f"{extractor_module}.{type(feature_extractor).__name__}"
+    code_files = sorted(set(code_files + config_files))
     model.save_pretrained(folder)
     config_path = folder / "config.json"
     config = json.loads(config_path.read_text())

@@ -27,7 +27,7 @@ from transformers import get_cosine_schedule_with_warmup
 
 from soundlm import MSNFeatureExtractor, MSNTokenizerConfig, MSNTokenizerModel
 from soundlm.training.common.config import apply_overrides, load_config
-from soundlm.training.common.latent_cache import LatentCache, build_latent_cache
+from soundlm.training.common.latent_cache import LatentCache, build_latent_cache, frontend_signature
 
 logger = logging.getLogger("train_tokenizer")
 
@@ -111,9 +111,8 @@ def train(config: dict) -> Path:
 
     with accelerator.main_process_first():
         cache = build_latent_cache(
-            data["manifest"], model.frontend,
-            {"frontend_type": model_config.frontend_type, "frontend_config": model_config.frontend_config},
-            data["cache_dir"], max_clip_seconds=data["max_clip_seconds"],
+            data["manifest"], model.frontend, frontend_signature(model_config), data["cache_dir"],
+            max_clip_seconds=data["max_clip_seconds"],
         )
     train_indices = cache.select(split=data["train_split"]) if "split" in cache.rows[0] else list(range(len(cache)))
     if not train_indices:

@@ -2,7 +2,7 @@ from .configuration_msn_tokenizer import MSNTokenizerConfig
 from .flow_matching import OTConditionalFlowMatching, make_scheduler
 from .frontends import MelFrontend, OobleckFrontend, build_frontend
 from .modeling_msn_tokenizer import MSNTokenizerModel, MSNTokenizerOutput, MSNTokenizerPreTrainedModel
-from .quantization import QuantizerOutput, VectorQuantizer
+from .quantization import QuantizerOutput, VectorQuantizer, code_statistics
 
 __all__ = [
     "MSNTokenizerConfig",
@@ -15,5 +15,6 @@ __all__ = [
     "QuantizerOutput",
     "VectorQuantizer",
     "build_frontend",
+    "code_statistics",
     "make_scheduler",
 ]

@@ -402,11 +402,14 @@ class MSNTokenizerModel(MSNTokenizerPreTrainedModel):
             raise ValueError(f"codes must have shape (batch, frames), got {tuple(codes.shape)}")
         return codes
 
+    def frame_mask_from_lengths(self, lengths: torch.Tensor, num_frames: int) -> torch.Tensor:
+        """lengths (batch,) in samples -> frame mask (batch, num_frames): frames holding any audio."""
+        valid_frames = (lengths.long() + self.hop_length - 1) // self.hop_length
+        return torch.arange(num_frames, device=lengths.device)[None] < valid_frames[:, None]
+
     def frame_mask_from_padding_mask(self, padding_mask: torch.Tensor, num_frames: int) -> torch.Tensor:
         """padding_mask (batch, samples), 1 = audio -> frame mask (batch, num_frames): frames holding any audio."""
-        lengths = padding_mask.long().sum(-1)
-        valid_frames = (lengths + self.hop_length - 1) // self.hop_length
-        return torch.arange(num_frames, device=padding_mask.device)[None] < valid_frames[:, None]
+        return self.frame_mask_from_lengths(padding_mask.long().sum(-1), num_frames)
 
     # ----- forward: training losses --------------------------------------------------------------------
     def forward(
@@ -436,10 +439,10 @@ class MSNTokenizerModel(MSNTokenizerPreTrainedModel):
             raise ValueError("pass exactly one of input_values (audio) or latents")
         if latents is None:
             latents = self.frontend.encode(self._check_audio(input_values))
-            if padding_mask is None and lengths is not None:
-                padding_mask = torch.arange(input_values.shape[-1], device=lengths.device)[None] < lengths[:, None]
-            if padding_mask is not None and frame_mask is None:
+            if frame_mask is None and padding_mask is not None:
                 frame_mask = self.frame_mask_from_padding_mask(padding_mask, latents.shape[1])
+            elif frame_mask is None and lengths is not None:
+                frame_mask = self.frame_mask_from_lengths(lengths, latents.shape[1])
         self._check_latents(latents)
         if frame_mask is not None:
             frame_mask = frame_mask.bool()

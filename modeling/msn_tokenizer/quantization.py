@@ -42,6 +42,14 @@ class QuantizerOutput:
     num_restarted: int = 0
 
 
+def code_statistics(codes: torch.Tensor, codebook_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """codes (any shape) -> (perplexity = exp(entropy) of their histogram, number of distinct codes used)."""
+    counts = torch.bincount(codes.flatten(), minlength=codebook_size).float()
+    probabilities = counts / counts.sum().clamp(min=1.0)
+    perplexity = torch.exp(-(probabilities * torch.log(probabilities.clamp(min=1e-10))).sum())
+    return perplexity, (counts > 0).sum().float()
+
+
 def _distributed() -> bool:
     return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
 
@@ -116,10 +124,8 @@ class VectorQuantizer(nn.Module):
         weights = mask.to(latents.dtype)[..., None]
         denominator = weights.sum().clamp(min=1.0) * self.codebook_dim
         commitment_loss = ((latents - quantized.detach()).pow(2) * weights).sum() / denominator
-        counts = torch.bincount(codes[mask], minlength=self.codebook_size).float()
-        probabilities = counts / counts.sum().clamp(min=1.0)
-        perplexity = torch.exp(-(probabilities * torch.log(probabilities.clamp(min=1e-10))).sum())
-        usage = (counts > 0).float().mean()
+        perplexity, used = code_statistics(codes[mask], self.codebook_size)
+        usage = used / self.codebook_size
         # straight-through: the forward value is the code, the gradient reaches the encoder unchanged.
         quantized = latents + (quantized - latents).detach()
         return QuantizerOutput(quantized, codes, commitment_loss, perplexity, usage, num_restarted)

@@ -61,6 +61,11 @@ class LatentCache:
         return frames.mean(0).float(), frames.std(0).clamp(min=1e-5).float()
 
 
+def frontend_signature(config) -> dict:
+    """What identifies a tokenizer config's front end (type and arguments): the cache key's front-end part."""
+    return {"frontend_type": config.frontend_type, "frontend_config": config.frontend_config}
+
+
 def read_manifest(manifest: str | Path) -> list[dict]:
     manifest = Path(manifest)
     if not manifest.is_file():
