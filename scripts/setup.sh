@@ -21,4 +21,4 @@ if [ ! -x .venv/bin/python ]; then
 fi
 # torch first, from the pinned version, so that no other package drags in a CUDA build
 .venv/bin/python -m pip install -q --disable-pip-version-check -c constraints.txt "torch==2.13.0"
-.venv/bin/python -m pip install -q --disable-pip-version-check -c constraints.txt -e ".[dev,eval]"
+.venv/bin/python -m pip install -q --disable-pip-version-check -c constraints.txt -e ".[dev,eval,audio]"
