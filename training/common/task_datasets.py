@@ -1,0 +1,163 @@
+"""Whole-dataset task builders: the pure row functions of `processing/tasks.py` mapped over a `datasets.Dataset`.
+
+- `lm_msn_task_dataset(pretokenized, stage=1 | 2)`: LM-MSN training examples from pre-tokenised rows (codes).
+  Stage 1 makes one caption-pair example per captioned row; stage 2 one chat example per task a row supports
+  (captioning and text-to-audio from a caption, classification from a label, question answering from an
+  instruction and a response). Each row's random draws come from `row_rng(seed, key + task)`, so the result
+  does not depend on row order or `num_proc`.
+- `mint_task_dataset(rows, stage=1 | 2)`: MINT examples that keep the audio reference (path or bytes and the
+  window) because MINT encodes raw audio with its own frozen encoder. Stage 1: (audio, caption) pairs; stage 2:
+  the row's dataset instruction template and the response from the row.
+
+Rows a stage cannot use (no caption, no template for their dataset, ...) are skipped and counted in the log.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Mapping, Sequence
+
+import datasets
+
+from soundlm.processing.tasks import (
+    MintInstructionTemplates,
+    lm_msn_chat_example,
+    lm_msn_chat_tasks,
+    lm_msn_pretraining_example,
+    mint_instruction_example,
+    row_rng,
+)
+
+logger = logging.getLogger(__name__)
+
+SEGMENTS_FEATURE = datasets.List(
+    {
+        "kind": datasets.Value("string"),
+        "text": datasets.Value("string"),
+        "codes": datasets.List(datasets.Value("int32")),
+        "is_target": datasets.Value("bool"),
+    }
+)
+LM_MSN_FEATURES = datasets.Features(
+    {"key": datasets.Value("string"), "source_id": datasets.Value("string"), "task": datasets.Value("string"),
+     "segments": SEGMENTS_FEATURE}
+)
+_MINT_AUDIO_COLUMNS = ("key", "source_id", "audio_path", "audio_bytes", "sampling_rate", "start", "end", "duration",
+                       "padded")
+
+
+def _check_stage(stage: int) -> int:
+    if stage not in (1, 2) or isinstance(stage, bool):
+        raise ValueError(f"stage must be 1 or 2, got {stage!r}")
+    return stage
+
+
+def lm_msn_task_dataset(
+    dataset: datasets.Dataset,
+    *,
+    stage: int,
+    seed: int = 0,
+    targets: str = "all",
+    prompts: Mapping[str, Sequence[str]] | None = None,
+    num_proc: int | None = None,
+) -> datasets.Dataset:
+    """
+    LM-MSN stage-1 or stage-2 examples from pre-tokenised rows.
+
+    Args:
+        dataset: rows with `key`, `source_id`, `codes` and the text columns (`load_pretokenized`).
+        stage: 1 (caption pairs in a random order) or 2 (Vicuna v1.1 chat tasks).
+        seed: global seed of the random choices (order in stage 1, prompt phrasing in stage 2).
+        targets: stage 1 only, `"all"` or `"second"` (see `lm_msn_pretraining_example`).
+        prompts: stage 2 only, phrasings per task replacing the shipped ones.
+
+    Returns:
+        `datasets.Dataset` with `key`, `source_id`, `task` and `segments` (list of `{"kind", "text", "codes",
+        "is_target"}`; rebuild a `TaskExample` with `TaskExample.from_dict(row)`).
+    """
+    _check_stage(stage)
+    if "codes" not in dataset.column_names:
+        raise ValueError(
+            f"dataset has no 'codes' column (columns {dataset.column_names}): pre-tokenise it with "
+            "training/pretokenize.py and load it with load_pretokenized"
+        )
+
+    def build(batch: dict) -> dict:
+        out = {"key": [], "source_id": [], "task": [], "segments": []}
+        for index in range(len(batch["key"])):
+            row = {name: values[index] for name, values in batch.items()}
+            if stage == 1:
+                if not row.get("caption"):
+                    continue
+                examples = [lm_msn_pretraining_example(row["codes"], row["caption"], row_rng(seed, row["key"]),
+                                                       targets=targets)]
+            else:
+                examples = [
+                    lm_msn_chat_example(task, row["codes"], caption=row.get("caption"), label=row.get("label"),
+                                        instruction=row.get("instruction"), response=row.get("response"),
+                                        rng=row_rng(seed, f"{row['key']}:{task}"), prompts=prompts)
+                    for task in lm_msn_chat_tasks(row)
+                ]
+            for example in examples:
+                out["key"].append(row["key"])
+                out["source_id"].append(row["source_id"])
+                out["task"].append(example.task)
+                out["segments"].append(example.to_dict()["segments"])
+        return out
+
+    result = dataset.map(build, batched=True, remove_columns=dataset.column_names, features=LM_MSN_FEATURES,
+                         num_proc=num_proc, desc=f"LM-MSN stage {stage} examples")
+    logger.info("LM-MSN stage %d: %d examples from %d rows %s", stage, len(result), len(dataset),
+                dict(Counter(result["task"])))
+    return result
+
+
+def mint_task_dataset(
+    dataset: datasets.Dataset, *, stage: int, templates: MintInstructionTemplates | None = None
+) -> datasets.Dataset:
+    """
+    MINT stage-1 (audio, caption) pairs or stage-2 instruction examples, keeping each row's audio reference.
+
+    Args:
+        dataset: rows of `load_audio_dataset` (or of a pre-tokenised folder).
+        stage: 1 (rows with a caption; adds `text`) or 2 (rows whose `dataset` has a template; adds `task`,
+            `dataset`, `instruction`, `response`).
+        templates: stage 2 only, the instruction templates (default: the twelve of the MINT paper's Table 1).
+
+    Returns:
+        `datasets.Dataset` with the audio columns (`key`, `source_id`, `audio_path`, `audio_bytes` when present,
+        `sampling_rate`, `start`, `end`, `duration`, `padded`) and the stage's text columns.
+    """
+    _check_stage(stage)
+    templates = templates or MintInstructionTemplates.default()
+    keep = [c for c in _MINT_AUDIO_COLUMNS if c in dataset.column_names]
+    skipped: Counter = Counter()
+    chosen, texts = [], {"text": []} if stage == 1 else {"task": [], "dataset": [], "instruction": [], "response": []}
+    columns = [c for c in ("caption", "label", "dataset") if c in dataset.column_names]
+    for index, row in enumerate(dataset.select_columns(columns)):
+        if stage == 1:
+            if not (row.get("caption") or "").strip():
+                skipped["no caption"] += 1
+                continue
+            texts["text"].append(row["caption"].strip())
+        else:
+            name = (row.get("dataset") or "").strip()
+            if not name or name not in templates:
+                skipped[f"no template for dataset {name!r}"] += 1
+                continue
+            try:
+                example = mint_instruction_example(row, templates)
+            except ValueError as error:
+                skipped[str(error).split(";")[0]] += 1
+                continue
+            for key in texts:
+                texts[key].append(example[key])
+        chosen.append(index)
+    if skipped:
+        logger.info("MINT stage %d: skipped %d of %d rows: %s", stage, sum(skipped.values()), len(dataset),
+                    dict(skipped))
+    result = dataset.select_columns(keep).select(chosen)
+    for name, values in texts.items():
+        result = result.add_column(name, values, feature=datasets.Value("string"))
+    return result
