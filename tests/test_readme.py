@@ -14,6 +14,19 @@ def test_readme_python_example_runs(capsys):
     assert "torch.Size([1, 43]) torch.Size([1, 1, 44032]) 21.53 tokens/s, 172 bit/s" in printed
 
 
+def test_readme_data_example_runs(capsys, tmp_path, monkeypatch):
+    """The data example (second python block) runs on the model of the first, in a scratch folder."""
+    blocks = re.findall(r"```python\n(.*?)```", README.read_text(), re.S)
+    monkeypatch.chdir(tmp_path)
+    namespace: dict = {}
+    exec(compile(blocks[0], "README.md", "exec"), namespace)
+    capsys.readouterr()
+    exec(compile(blocks[1], "README.md", "exec"), namespace)
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "[False, False, True] (1, 16000) [43, 43, 21]"
+    assert lines[1].startswith("a steady beep<soa><a_") or lines[1].startswith("<soa><a_")
+
+
 def test_readme_starts_with_the_two_commands_ci_runs():
     text = README.read_text()
     first_block = re.search(r"```bash\n(.*?)```", text, re.S).group(1)

@@ -24,18 +24,24 @@ def model():
     return MSNTokenizerModel(MSNTokenizerConfig(**tiny_config_kwargs())).eval()
 
 
+def _write(path, audio):
+    # Existing files are left alone: libsndfile stamps float WAVs with the time of writing (PEAK chunk), so a
+    # rewrite a second later has other bytes and, rightly, another content key.
+    if not path.exists():
+        sf.write(path, audio, RATE, subtype="FLOAT")
+
+
 def _corpus(folder, real_clips, extra=()):
     """The 4 real 1-s clips, a 2.5-s clip made of them (3 windows of 1 s), and ``extra`` (name, audio) pairs."""
     folder.mkdir(parents=True, exist_ok=True)
     lines = ["path,caption"]
     for index, clip in enumerate(real_clips):
-        sf.write(folder / f"c{index}.wav", clip, RATE, subtype="FLOAT")
+        _write(folder / f"c{index}.wav", clip)
         lines.append(f"c{index}.wav,clip {index}")
-    sf.write(folder / "long.wav", np.concatenate([real_clips[0], real_clips[1], real_clips[2][:4000]]), RATE,
-             subtype="FLOAT")
+    _write(folder / "long.wav", np.concatenate([real_clips[0], real_clips[1], real_clips[2][:4000]]))
     lines.append("long.wav,long")
     for name, audio in extra:
-        sf.write(folder / name, audio, RATE, subtype="FLOAT")
+        _write(folder / name, audio)
         lines.append(f"{name},extra")
     (folder / "m.csv").write_text("\n".join(lines) + "\n")
     return folder / "m.csv"
