@@ -285,3 +285,24 @@ def test_manifests_need_no_torchcodec(tmp_path):
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.strip() == "(1, 800) True"
+
+
+def test_hub_dataset_id_goes_through_load_dataset(tmp_path, monkeypatch):
+    """A Hub id is loaded with datasets.load_dataset(id, split=...) (replaced here: tests are offline)."""
+    path = _write(tmp_path / "a.wav", _tone(0.5))
+    hub = datasets.Dataset.from_dict(
+        {"audio": [{"path": str(path), "bytes": None}], "caption": ["from the hub"]},
+        features=datasets.Features({"audio": datasets.Audio(), "caption": datasets.Value("string")}),
+    )
+    calls = []
+
+    def fake_load_dataset(name, split=None):
+        calls.append((name, split))
+        return hub
+
+    monkeypatch.setattr(datasets, "load_dataset", fake_load_dataset)
+    ds = load_audio_dataset("some-org/some-audio-captions", split="validation")
+    assert calls == [("some-org/some-audio-captions", "validation")]
+    assert ds["caption"] == ["from the hub"] and ds["source_id"] == ["hub:0"]
+    load_audio_dataset("some-org/some-audio-captions")
+    assert calls[-1] == ("some-org/some-audio-captions", "train")
