@@ -78,7 +78,6 @@ def _on_the_fly_epoch(rows, model, window_samples: int) -> tuple[float, list[dic
     """Reads and encodes each batch of 8 rows as a training loop would, with pretokenize's padding rule (zero-pad
     to a whole second; rows of equal padded length share an encode call) so that the codes are the same."""
     from soundlm.processing.audio_datasets import read_row_audio
-    from soundlm.processing.audio_io import resample, to_channels
 
     began = time.perf_counter()
     codes_by_key: dict[str, list[int]] = {}
@@ -87,8 +86,7 @@ def _on_the_fly_epoch(rows, model, window_samples: int) -> tuple[float, list[dic
     for first in range(0, len(ordered), BATCH):
         groups: dict[int, list[tuple[str, torch.Tensor]]] = {}
         for row in ordered[first : first + BATCH]:
-            audio, rate = read_row_audio(row)
-            audio = to_channels(resample(audio, rate, model.sample_rate), model.channels, downmix=True)
+            audio, _ = read_row_audio(row, model.sample_rate, model.channels)
             audio = torch.from_numpy(np.ascontiguousarray(audio[:, :window_samples]))
             groups.setdefault(-(-audio.shape[-1] // quantum) * quantum, []).append((row["key"], audio))
         for length, items in groups.items():

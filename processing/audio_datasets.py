@@ -57,7 +57,7 @@ import datasets
 import numpy as np
 import soundfile as sf
 
-from soundlm.processing.audio_io import load_audio, validate_audio
+from soundlm.processing.audio_io import load_audio, resample, to_channels, validate_audio
 
 logger = logging.getLogger(__name__)
 
@@ -213,13 +213,21 @@ def window_spans(
         start += hop
 
 
-def read_row_audio(row: Mapping[str, Any]) -> tuple[np.ndarray, int]:
+def read_row_audio(
+    row: Mapping[str, Any], sampling_rate: int | None = None, channels: int | None = None
+) -> tuple[np.ndarray, int]:
     """
-    Decodes the audio of one row of `load_audio_dataset`.
+    Decodes the audio of one row of `load_audio_dataset`, optionally resampled and channel-mapped for a model.
+
+    Args:
+        row: one row of `load_audio_dataset` (or a dict with its `audio_path` / `audio_bytes`, `start`, `end`).
+        sampling_rate (`int`, *optional*): resample to this rate (Hz) with soxr; default: the file's own rate.
+        channels (`int`, *optional*): map to this many channels (`to_channels` with `downmix=True`: a file with
+            more than 2 channels is averaged rather than refused, because batch jobs must not stop on one file).
 
     Returns:
         `tuple[np.ndarray, int]`: float32 waveform of shape `(channels, samples)` covering `[start, end)` of the
-        file, and the file's sampling rate (Hz).
+        file, and its sampling rate (Hz).
 
     Raises:
         ValueError: the file is unreadable or missing, or its samples are empty, NaN or infinite (the message
@@ -241,10 +249,15 @@ def read_row_audio(row: Mapping[str, Any]) -> tuple[np.ndarray, int]:
     except ValueError as error:
         raise ValueError(f"unreadable: {error}") from None
     try:
-        return validate_audio(audio, name=str(name)), rate
+        audio = validate_audio(audio, name=str(name))
     except ValueError as error:
         category = "empty" if "is empty" in str(error) else "NaN or infinite samples"
         raise ValueError(f"{category}: {error}") from None
+    if sampling_rate is not None:
+        audio, rate = resample(audio, rate, sampling_rate), int(sampling_rate)
+    if channels is not None:
+        audio = to_channels(audio, channels, downmix=True)
+    return audio, rate
 
 
 # --------------------------------------------------------------------------------------------------------

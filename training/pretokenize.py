@@ -42,7 +42,6 @@ import torch
 from tqdm.auto import tqdm
 
 from soundlm.processing.audio_datasets import load_audio_dataset, read_row_audio
-from soundlm.processing.audio_io import resample, to_channels
 from soundlm.training.common.pretokenized import (
     DATA_DIR,
     PARTS_DIR,
@@ -78,7 +77,7 @@ class PretokenizeSummary:
             f"pre-tokenised {self.rows} rows into {self.output_dir}: {self.kept} kept ({self.encoded} encoded now, "
             f"{self.reused} reused), {self.rejected} rejected{reasons}; "
             f"{self.encoded_audio_seconds / 3600:.3f} audio-hours encoded in {self.seconds:.1f} s "
-            f"({speed:.1f} audio-s/s, {speed:.1f} audio-hours/hour)"
+            f"({speed:.1f} audio-hours per hour)"
         )
 
 
@@ -208,8 +207,7 @@ def _write_part(parts_dir: Path, rank: int, keys: list[str], codes: list[list[in
 
 def _prepare(row: dict, tokenizer) -> torch.Tensor:
     """Decoded, resampled, channel-mapped audio (channels, samples) of one row, or ValueError with a reason."""
-    audio, rate = read_row_audio(row)
-    audio = to_channels(resample(audio, rate, tokenizer.sample_rate), tokenizer.channels, downmix=True)
+    audio, _ = read_row_audio(row, tokenizer.sample_rate, tokenizer.channels)
     if audio.shape[-1] < tokenizer.hop_length:
         raise ValueError(
             f"zero-length after trimming: {audio.shape[-1]} samples give no token frame (hop "

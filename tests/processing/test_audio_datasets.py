@@ -306,3 +306,16 @@ def test_hub_dataset_id_goes_through_load_dataset(tmp_path, monkeypatch):
     assert ds["caption"] == ["from the hub"] and ds["source_id"] == ["hub:0"]
     load_audio_dataset("some-org/some-audio-captions")
     assert calls[-1] == ("some-org/some-audio-captions", "train")
+
+
+def test_read_row_audio_resamples_and_maps_channels(tmp_path):
+    stereo = np.stack([_tone(0.5), _tone(0.5, 880)], axis=1)  # (samples, 2)
+    _write(tmp_path / "s.wav", stereo)
+    (tmp_path / "m.csv").write_text("path\ns.wav\n")
+    row = load_audio_dataset(tmp_path / "m.csv")[0]
+    audio, rate = read_row_audio(row, sampling_rate=16000, channels=1)
+    assert rate == 16000 and audio.shape == (1, 8000)
+    native, native_rate = read_row_audio(row)
+    assert native_rate == RATE and native.shape == (2, 4000)
+    # the mono mix at the file's rate is the mean of the two channels
+    np.testing.assert_allclose(read_row_audio(row, channels=1)[0][0], native.mean(0), atol=1e-6)
