@@ -78,6 +78,7 @@ def _on_the_fly_epoch(rows, model, window_samples: int) -> tuple[float, list[dic
     """Reads and encodes each batch of 8 rows as a training loop would, with pretokenize's padding rule (zero-pad
     to a whole second; rows of equal padded length share an encode call) so that the codes are the same."""
     from soundlm.processing.audio_datasets import read_row_audio
+    from soundlm.training.pretokenize import encode_padded, padded_length
 
     began = time.perf_counter()
     codes_by_key: dict[str, list[int]] = {}
@@ -88,15 +89,11 @@ def _on_the_fly_epoch(rows, model, window_samples: int) -> tuple[float, list[dic
         for row in ordered[first : first + BATCH]:
             audio, _ = read_row_audio(row, model.sample_rate, model.channels)
             audio = torch.from_numpy(np.ascontiguousarray(audio[:, :window_samples]))
-            groups.setdefault(-(-audio.shape[-1] // quantum) * quantum, []).append((row["key"], audio))
+            groups.setdefault(padded_length(audio.shape[-1], quantum), []).append((row["key"], audio))
         for length, items in groups.items():
-            batch = torch.zeros(len(items), model.channels, length)
-            for index, (_, audio) in enumerate(items):
-                batch[index, :, : audio.shape[-1]] = audio
             with torch.inference_mode():
-                codes = model.encode(batch).tolist()
-            for (key, audio), row_codes in zip(items, codes, strict=True):
-                codes_by_key[key] = row_codes[: audio.shape[-1] // model.hop_length]
+                codes = encode_padded(model, [audio for _, audio in items], length)
+            codes_by_key.update(zip((key for key, _ in items), codes, strict=True))
     examples = _stage1_examples(ordered, lambda row: codes_by_key[row["key"]])
     return time.perf_counter() - began, examples
 

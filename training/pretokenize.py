@@ -148,10 +148,12 @@ def pretokenize(
     procs.barrier()
 
     done = _read_parts(parts_dir)
-    todo_keys = sorted({key for key in dataset["key"] if key not in done})
+    keys = dataset["key"]
+    todo_keys = sorted({key for key in keys if key not in done})
     mine = set(todo_keys[procs.rank :: procs.world])
+    indices = [index for index, key in enumerate(keys) if key in mine]
     quantum = max(1, round(pad_to_seconds * tokenizer.sample_rate))
-    _encode_rows(dataset, tokenizer, mine, parts_dir, batch_size, part_rows, quantum, procs, progress)
+    _encode_rows(dataset.select(indices), tokenizer, parts_dir, batch_size, part_rows, quantum, procs, progress)
     procs.barrier()
     if not procs.is_main:
         return None
@@ -205,6 +207,21 @@ def _write_part(parts_dir: Path, rank: int, keys: list[str], codes: list[list[in
     os.replace(temporary, parts_dir / name)  # atomic: a part is either whole or absent
 
 
+def padded_length(num_samples: int, quantum: int) -> int:
+    """`num_samples` rounded up to a whole number of `quantum` samples: the length a window is batched at."""
+    return -(-num_samples // quantum) * quantum
+
+
+def encode_padded(tokenizer, audios: Sequence[torch.Tensor], length: int) -> list[list[int]]:
+    """Codes of each window (channels, samples <= length), zero-padded at its end to `length` and encoded in one
+    batch, cut back to the window's own frames (`samples // hop_length`)."""
+    batch = torch.zeros(len(audios), tokenizer.channels, length)
+    for index, audio in enumerate(audios):
+        batch[index, :, : audio.shape[-1]] = audio
+    codes = tokenizer.encode(batch).tolist()
+    return [row[: audio.shape[-1] // tokenizer.hop_length] for row, audio in zip(codes, audios, strict=True)]
+
+
 def _prepare(row: dict, tokenizer) -> torch.Tensor:
     """Decoded, resampled, channel-mapped audio (channels, samples) of one row, or ValueError with a reason."""
     audio, _ = read_row_audio(row, tokenizer.sample_rate, tokenizer.channels)
@@ -217,22 +234,18 @@ def _prepare(row: dict, tokenizer) -> torch.Tensor:
 
 
 def _encode_rows(
-    dataset: datasets.Dataset, tokenizer, mine: set[str], parts_dir: Path, batch_size: int, part_rows: int,
-    quantum: int, procs: _Processes, progress: bool,
+    rows: datasets.Dataset, tokenizer, parts_dir: Path, batch_size: int, part_rows: int, quantum: int,
+    procs: _Processes, progress: bool,
 ) -> None:
-    """Encodes this process's rows in batches of equal-length windows; codes go to part files, failures to
+    """Encodes this process's rows in batches of equal padded length; codes go to part files, failures to
     this process's `rejected-<rank>.jsonl`."""
     buckets: dict[int, list[tuple[str, torch.Tensor]]] = defaultdict(list)
     pending: dict[str, list[int]] = {}
 
     def flush_bucket(length: int) -> None:
         items = buckets.pop(length)
-        batch = torch.zeros(len(items), tokenizer.channels, length)
-        for index, (_, audio) in enumerate(items):
-            batch[index, :, : audio.shape[-1]] = audio
-        codes = tokenizer.encode(batch).tolist()
-        for (key, audio), row_codes in zip(items, codes, strict=True):
-            pending[key] = row_codes[: audio.shape[-1] // tokenizer.hop_length]
+        codes = encode_padded(tokenizer, [audio for _, audio in items], length)
+        pending.update(zip((key for key, _ in items), codes, strict=True))
         if len(pending) >= part_rows:
             flush_part()
 
@@ -241,11 +254,9 @@ def _encode_rows(
             _write_part(parts_dir, procs.rank, list(pending), list(pending.values()))
             pending.clear()
 
-    indices = [i for i, key in enumerate(dataset["key"]) if key in mine]
     seen: set[str] = set()
     with open(parts_dir / f"rejected-{procs.rank:03d}.jsonl", "w") as rejects:
-        for row in tqdm(dataset.select(indices), desc=f"encode [{procs.rank}]", disable=not progress,
-                        position=procs.rank):
+        for row in tqdm(rows, desc=f"encode [{procs.rank}]", disable=not progress, position=procs.rank):
             if row["key"] in seen:  # the same audio window listed twice is encoded once
                 continue
             seen.add(row["key"])
@@ -256,7 +267,7 @@ def _encode_rows(
                 rejects.write(json.dumps({"key": row["key"], "reason": str(error)}) + "\n")
                 rejects.flush()
                 continue
-            length = -(-audio.shape[-1] // quantum) * quantum
+            length = padded_length(audio.shape[-1], quantum)
             buckets[length].append((row["key"], audio))
             if len(buckets[length]) >= batch_size:
                 flush_bucket(length)
