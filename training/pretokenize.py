@@ -180,8 +180,10 @@ def _claim_output(output_dir: Path, record: dict, overwrite: bool) -> None:
                     "output folder or overwrite=True"
                 )
             logger.warning("overwriting %s (made by another tokenizer)", output_dir)
-            for name in (PARTS_DIR, DATA_DIR):
-                shutil.rmtree(output_dir / name, ignore_errors=True)
+            # Only the codes go: parts/ also holds the row index that main() wrote for this very run.
+            for part in (output_dir / PARTS_DIR).glob("part-*.arrow"):
+                part.unlink()
+            shutil.rmtree(output_dir / DATA_DIR, ignore_errors=True)
     (output_dir / PARTS_DIR).mkdir(parents=True, exist_ok=True)
     for stale in (output_dir / PARTS_DIR).glob("rejected-*.jsonl"):  # rejected rows are retried every run
         stale.unlink()

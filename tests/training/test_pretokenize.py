@@ -186,8 +186,10 @@ def test_mismatched_tokenizer_is_refused(tmp_path, real_clips, model):
     other = MSNTokenizerModel(MSNTokenizerConfig(**tiny_config_kwargs())).eval()
     with pytest.raises(ValueError, match="holds codes of another tokenizer"):
         pretokenize(dataset, other, tmp_path / "out", progress=False)
+    (tmp_path / "out" / "parts" / "index-rejected.json").write_text("[]")  # what main() keeps there
     summary = pretokenize(dataset, other, tmp_path / "out", progress=False, overwrite=True)
     assert (summary.encoded, summary.reused) == (7, 0)
+    assert (tmp_path / "out" / "parts" / "index-rejected.json").exists()  # overwriting drops codes, not the index
 
 
 def test_argument_errors(tmp_path, model):
