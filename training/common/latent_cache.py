@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
-from soundlm.processing.audio_io import load_audio, resample, to_channels, validate_audio
+from soundlm.processing.audio_datasets import read_row_audio
 
 logger = logging.getLogger(__name__)
 
@@ -121,9 +121,8 @@ def build_latent_cache(
     for row in rows:
         path = _resolve(manifest, row["path"])
         try:
-            audio, rate = load_audio(path)
-            audio = validate_audio(audio, name=str(path))
-            audio = to_channels(resample(audio, rate, frontend.sample_rate), frontend.audio_channels, downmix=True)
+            whole_file = {"audio_path": str(path), "start": None, "end": None}
+            audio, _ = read_row_audio(whole_file, frontend.sample_rate, frontend.audio_channels)
             if max_clip_seconds is not None:
                 audio = audio[:, : int(round(max_clip_seconds * frontend.sample_rate))]
             if audio.shape[-1] < frontend.hop_length:
