@@ -251,7 +251,7 @@ def test_formats_soundfile_cannot_read_are_decoded_by_torchcodec(tmp_path):
     import shutil
     import subprocess
 
-    pytest.importorskip("torchcodec")
+    pytest.importorskip("torchcodec", reason="torchcodec is not installed (scripts/test.sh installs soundlm[audio])")
     if shutil.which("ffmpeg") is None:
         pytest.skip("ffmpeg is not installed (scripts/test.sh installs it)")
     wav = _write(tmp_path / "a.wav", _tone(1.0, 440, 16000), 16000)
