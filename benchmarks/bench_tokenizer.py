@@ -213,19 +213,29 @@ def count_parameters(module: nn.Module) -> int:
 
 
 # ----- FLOPs ---------------------------------------------------------------------------------------------
-PER_CLIP_LINEARS = ("time_mlp", "modulation")  # applied to the (batch, hidden) timestep conditioning
+# applied to the (batch, hidden) timestep conditioning; "modulation" also matches final_modulation
+PER_CLIP_LINEARS = ("time_mlp", "modulation")
+
+
+def linear_macs(module: nn.Module, per_clip_names: tuple[str, ...] = ()) -> tuple[int, int]:
+    """Multiply-adds of the ``nn.Linear`` layers of ``module`` for one input row: (per token, per clip).
+
+    A Linear whose qualified name contains one of ``per_clip_names`` counts as per clip.
+    """
+    per_token = per_clip = 0
+    for name, layer in module.named_modules():
+        if isinstance(layer, nn.Linear):
+            macs = layer.in_features * layer.out_features
+            if any(part in name for part in per_clip_names):
+                per_clip += macs
+            else:
+                per_token += macs
+    return per_token, per_clip
 
 
 def dit_flops_analytic(decoder: nn.Module, batch: int, frames: int) -> dict[str, int]:
     """FLOPs of one DiT forward on ``batch`` clips of ``frames`` frames (formula in the module docstring)."""
-    per_token_macs = per_clip_macs = 0
-    for name, module in decoder.named_modules():
-        if isinstance(module, nn.Linear):
-            macs = module.in_features * module.out_features
-            if any(part in name for part in PER_CLIP_LINEARS):  # also matches final_modulation
-                per_clip_macs += macs
-            else:
-                per_token_macs += macs
+    per_token_macs, per_clip_macs = linear_macs(decoder, PER_CLIP_LINEARS)
     config = decoder.config
     attention = config.decoder_layers * 2 * 2 * batch * config.num_attention_heads * frames * frames * config.head_dim
     linear_tokens = 2 * batch * frames * per_token_macs
@@ -236,11 +246,6 @@ def dit_flops_analytic(decoder: nn.Module, batch: int, frames: int) -> dict[str,
         "attention": attention,
         "total": linear_tokens + linear_clips + attention,
     }
-
-
-def linear_flops_per_token(module: nn.Module) -> int:
-    """2 x the multiply-adds of every ``nn.Linear`` in ``module`` applied once to one token."""
-    return 2 * sum(m.in_features * m.out_features for m in module.modules() if isinstance(m, nn.Linear))
 
 
 def batching_ceiling(one_clip_s: float, one_clip_flops: int, best_matmul_gflops: float, batch: int,
@@ -463,7 +468,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         # encoder + VQ: only the Linears and the VQ distance GEMM are counted (attention left out), which
         # undercounts its work and so can only loosen the bound, never make it too tight
         vq_flops_per_token = 2 * config.codebook_size * config.codebook_dim
-        encoder_flops = frames * (linear_flops_per_token(model.encoder) + vq_flops_per_token)
+        encoder_flops = frames * (2 * linear_macs(model.encoder)[0] + vq_flops_per_token)
         results["batching_ceiling"] = {
             "encoder_vq": batching_ceiling(median(single_encoder) / batch, encoder_flops, best_mm, batch,
                                            batched["encoder_vq"]["speedup"]),

@@ -14,6 +14,7 @@ Neither front end is trained: the tokenizer freezes them and caches their latent
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -195,20 +196,20 @@ class OobleckFrontend(nn.Module):
         num_frames = audio.shape[-1] // self.hop_length
         if num_frames == 0:
             raise ValueError(f"audio must hold at least hop_length={self.hop_length} samples, got {audio.shape[-1]}")
-        latents = torch.cat([self.vae.encode(part).latent_dist.mean for part in self._calls(audio)])
+        latents = self._in_calls(lambda part: self.vae.encode(part).latent_dist.mean, audio)
         return latents[..., :num_frames].transpose(1, 2)  # (batch, 64, frames) -> (batch, frames, 64)
 
     @torch.no_grad()
     def decode(self, latents: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         """latents (batch, frames, 64) -> audio (batch, audio_channels, frames * 2048)."""
         del generator  # the VAE decoder is deterministic
-        return torch.cat([self.vae.decode(part).sample for part in self._calls(latents.transpose(1, 2))])
+        return self._in_calls(lambda part: self.vae.decode(part).sample, latents.transpose(1, 2))
 
-    def _calls(self, batch: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        """The batch split into the pieces given to the VAE in one call each (see the class docstring)."""
+    def _in_calls(self, vae_call: Callable[[torch.Tensor], torch.Tensor], batch: torch.Tensor) -> torch.Tensor:
+        """``vae_call`` on the batch, in pieces of ``cpu_clips_per_call`` clips on the CPU (class docstring)."""
         if batch.device.type != "cpu" or batch.shape[0] <= self.cpu_clips_per_call:
-            return (batch,)
-        return batch.split(self.cpu_clips_per_call)
+            return vae_call(batch)  # one call, no concatenation copy
+        return torch.cat([vae_call(part) for part in batch.split(self.cpu_clips_per_call)])
 
 
 def build_frontend(frontend_type: str, frontend_config: dict[str, Any]) -> nn.Module:

@@ -24,9 +24,10 @@ def bench():
     sys.modules.pop("bench_tokenizer", None)
 
 
-def test_linear_flops_per_token_counts_every_linear(bench):
+def test_linear_macs_counts_every_linear_per_token_or_per_clip(bench):
     module = nn.Sequential(nn.Linear(3, 5), nn.ReLU(), nn.Sequential(nn.Linear(5, 7, bias=False)))
-    assert bench.linear_flops_per_token(module) == 2 * (3 * 5 + 5 * 7)
+    assert bench.linear_macs(module) == (3 * 5 + 5 * 7, 0)
+    assert bench.linear_macs(module, per_clip_names=("2.",)) == (3 * 5, 5 * 7)
 
 
 def test_batching_ceiling_is_best_rate_over_one_clip_rate(bench):
