@@ -14,20 +14,12 @@ if __name__ != "soundlm":
 
     _sys.modules[__name__] = _importlib.import_module("soundlm")
 else:
-    from transformers import AutoFeatureExtractor as _AutoFeatureExtractor
-
-    from .modeling import MSNTokenizerConfig, MSNTokenizerModel, MSNTokenizerOutput  # noqa: F401
+    # importing the model families registers them with the Auto classes (see modeling/__init__.py)
+    from . import modeling  # noqa: F401
     from .modeling.hub_export import export_for_hub  # noqa: F401
-    from .processing import MSNFeatureExtractor  # noqa: F401
-
-    _AutoFeatureExtractor.register(MSNTokenizerConfig, MSNFeatureExtractor, exist_ok=True)
+    from .modeling.msn_tokenizer import *  # noqa: F403  (the family lists its public names)
+    from .processing import AudioInputError  # noqa: F401
 
     __version__ = "0.1.0"
 
-    __all__ = [
-        "MSNTokenizerConfig",
-        "MSNTokenizerModel",
-        "MSNTokenizerOutput",
-        "MSNFeatureExtractor",
-        "export_for_hub",
-    ]
+    __all__ = ["AudioInputError", "export_for_hub", *modeling.msn_tokenizer.__all__]

@@ -21,19 +21,39 @@ logger = logging.getLogger("soundlm")
 
 
 def _load(model_dir: str):
-    from soundlm import MSNFeatureExtractor, MSNTokenizerModel
+    """The model of a saved folder and its processor (feature extractor), through the Auto classes, so every
+    registered model family loads the same way."""
+    from transformers import AutoConfig, AutoFeatureExtractor, AutoModel, AutoProcessor
 
-    model = MSNTokenizerModel.from_pretrained(model_dir).eval()
-    extractor_file = Path(model_dir) / "preprocessor_config.json"
-    if extractor_file.exists():
-        extractor = MSNFeatureExtractor.from_pretrained(model_dir)
+    from . import modeling  # noqa: F401  (importing it registers the families with the Auto classes)
+
+    model = AutoModel.from_pretrained(model_dir).eval()
+    folder = Path(model_dir)
+    if (folder / "processor_config.json").exists():
+        processor = AutoProcessor.from_pretrained(model_dir)
+    elif (folder / "preprocessor_config.json").exists():
+        processor = AutoFeatureExtractor.from_pretrained(model_dir)
     else:
-        extractor = MSNFeatureExtractor.from_tokenizer_config(model.config)
+        processor = None
+    del AutoConfig
+    return model, processor
+
+
+def _codec(model_dir: str):
+    """A model with the codec contract (encode / decode / num_frames) and its feature extractor, or a clear error."""
+    model, extractor = _load(model_dir)
+    missing = [name for name in ("encode", "decode", "num_frames") if not hasattr(model, name)]
+    if missing:
+        raise SystemExit(f"{model_dir}: {type(model).__name__} is not an audio tokenizer (no {', '.join(missing)})")
+    if extractor is None:
+        raise SystemExit(f"{model_dir}: no preprocessor_config.json (the tokenizer's feature extractor) in the folder")
     return model, extractor
 
 
 def tokenize(args: argparse.Namespace) -> int:
-    model, extractor = _load(args.model)
+    from .processing.audio_io import AudioInputError
+
+    model, extractor = _codec(args.model)
     extractor.clip_seconds = None  # whole files, padded to whole frames
     ok = failed = 0
     out = open(args.out, "w") if args.out else sys.stdout
@@ -41,10 +61,9 @@ def tokenize(args: argparse.Namespace) -> int:
         for path in args.audio:
             try:
                 batch = extractor([path])
-                codes = model.encode(batch["input_values"])
-                frames = model.num_frames(int(batch["lengths"][0]) + model.hop_length - 1)
-                codes = codes[0, :frames]
-            except (ValueError, TypeError) as error:
+                codes = model.encode(**batch).audio_codes[0, 0]
+                codes = codes[: model.num_frames(int(batch["padding_mask"].sum()))]
+            except (AudioInputError, ValueError, TypeError) as error:
                 logger.warning("skipping %s: %s", path, error)
                 failed += 1
                 continue
@@ -63,7 +82,7 @@ def decode(args: argparse.Namespace) -> int:
     import soundfile as sf
     import torch
 
-    model, _ = _load(args.model)
+    model, _ = _codec(args.model)
     out_dir = Path(args.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     ok = failed = 0
@@ -74,9 +93,9 @@ def decode(args: argparse.Namespace) -> int:
                 if record.get("codebook_size", model.codebook_size) != model.codebook_size:
                     raise ValueError(f"codes were made with codebook_size={record['codebook_size']}, "
                                      f"this tokenizer has {model.codebook_size}")
-                codes = torch.tensor(record["codes"], dtype=torch.long)[None]
+                codes = torch.tensor(record["codes"], dtype=torch.long)[None, None]  # (batch, codebooks, frames)
                 audio = model.decode(codes, num_steps=args.num_steps, scheduler=args.scheduler,
-                                     generator=torch.Generator().manual_seed(args.seed))
+                                     generator=torch.Generator().manual_seed(args.seed)).audio_values
             except (ValueError, TypeError, KeyError, json.JSONDecodeError) as error:
                 logger.warning("skipping line %d: %s", line_number, error)
                 failed += 1
@@ -89,34 +108,47 @@ def decode(args: argparse.Namespace) -> int:
 
 
 def export(args: argparse.Namespace) -> int:
-    from soundlm import export_for_hub
+    from .modeling.hub_export import export_for_hub
+    from .processing.pretokenized import weights_sha256
 
-    model, extractor = _load(args.model)
+    model, processor = _load(args.model)
     notes = ""
     config_file = Path(args.model) / "training_config.json"
     if config_file.exists():
-        notes = f"Trained with `training/train_tokenizer.py`; its config:\n\n```json\n{config_file.read_text()}\n```"
-    folder = export_for_hub(model, Path(args.out).resolve(), extractor, repo_id=args.repo_id,
+        notes = f"Training config (`training_config.json` of the run):\n\n```json\n{config_file.read_text()}\n```"
+    folder = export_for_hub(model, Path(args.out).resolve(), processor, repo_id=args.repo_id,
                             extra_card_fields={"training_notes": notes})
     print(f"exported to {folder}")
     if args.no_check:
         return 0
-    # load it as a Hub user would: a fresh interpreter that never imports soundlm
+    # load it as a Hub user would: a fresh interpreter that never imports soundlm, and the same weights
     check = (
-        "import sys, torch\n"
-        "from transformers import AutoFeatureExtractor, AutoModel\n"
+        "import hashlib, sys, torch\n"
+        "from transformers import AutoModel\n"
         f"model = AutoModel.from_pretrained({str(folder)!r}, trust_remote_code=True).eval()\n"
-        f"extractor = AutoFeatureExtractor.from_pretrained({str(folder)!r}, trust_remote_code=True)\n"
         "assert not any(name.split('.')[0] == 'soundlm' for name in sys.modules), 'soundlm was imported'\n"
-        "audio = extractor([torch.zeros(model.hop_length * 4).numpy()], sampling_rate=extractor.sampling_rate)\n"
-        "print('remote-code load ok:', type(model).__name__, tuple(model.encode(audio['input_values']).shape))\n"
+        "digest = hashlib.sha256()\n"
+        "for name, tensor in sorted(model.state_dict().items()):\n"
+        "    tensor = tensor.detach().cpu().contiguous()\n"
+        "    digest.update(f'{name}:{tensor.dtype}:{tuple(tensor.shape)}'.encode())\n"
+        "    digest.update(tensor.view(torch.uint8).numpy().tobytes() if tensor.numel() else b'')\n"
+        "print(type(model).__name__, digest.hexdigest())\n"
     )
+    if processor is not None:
+        auto = "AutoProcessor" if (folder / "processor_config.json").exists() else "AutoFeatureExtractor"
+        check += (f"from transformers import {auto}\n"
+                  f"{auto}.from_pretrained({str(folder)!r}, trust_remote_code=True)\n")
     result = subprocess.run([sys.executable, "-c", check], cwd=folder, capture_output=True, text=True,
                             env={**os.environ, "HF_HUB_OFFLINE": "1"})
-    print(result.stdout.strip())
     if result.returncode != 0:
         print(result.stderr[-3000:], file=sys.stderr)
-    return result.returncode
+        return result.returncode
+    loaded_class, loaded_digest = result.stdout.split()
+    if loaded_digest != weights_sha256(model):
+        print(f"remote-code load gave other weights than {args.model}", file=sys.stderr)
+        return 1
+    print(f"remote-code load ok: {loaded_class}, weights identical (sha256 {loaded_digest[:12]})")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -138,9 +170,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=decode)
     p = commands.add_parser("export", help="write a Hub-ready folder and check it loads with remote code")
-    p.add_argument("model")
+    p.add_argument("model", help="a saved model folder of any soundlm family")
     p.add_argument("out")
-    p.add_argument("--repo-id", default="your-org/msn-tokenizer")
+    p.add_argument("--repo-id", default="your-org/model")
     p.add_argument("--no-check", action="store_true")
     p.set_defaults(func=export)
     args = parser.parse_args(argv)

@@ -9,8 +9,8 @@ For each tokenizer (random weights, seed 0, eval mode):
 
 it measures, in one run on the same rows:
 
-1. pre-tokenisation: ``training/pretokenize.pretokenize`` (read, resample, batch of 8, encode, write Arrow parts,
-   assemble) into a fresh folder; throughput in audio-hours per hour (= audio-seconds per second);
+1. pre-tokenisation: ``soundlm.processing.pretokenized.pretokenize`` (read, resample, batch of 8, encode, write
+   Arrow parts, assemble) into a fresh folder; throughput in audio-hours per hour (= audio-seconds per second);
 2. one epoch of LM-MSN stage-1 data preparation from the pre-tokenised folder: load it, then for each row build
    the stage-1 example (``lm_msn_pretraining_example`` with ``row_rng``) and its Arrow dict; best of 3;
 3. the same epoch with the audio encoded on the fly: for each batch of 8 rows, read and resample the audio,
@@ -21,8 +21,8 @@ The ratio (3) / (2) is the speed-up of pre-tokenising; the target is >= 20x.
 
     python benchmarks/bench_data.py [--manifest work/corpus/manifest.csv] [--paper-rows 4] [--out ...]
 
-Needs the real-audio corpus (``python training/build_real_audio_corpus.py --out work/corpus``, which the demo
-runs). Markdown goes to stdout, JSON to ``--out``.
+Needs the real-audio corpus (``python examples/real_audio_corpus/build_real_audio_corpus.py --out work/corpus``,
+which the demo runs). Markdown goes to stdout, JSON to ``--out``.
 """
 
 from __future__ import annotations
@@ -63,7 +63,7 @@ def _stage1_examples(rows, codes_of) -> list[dict]:
 
 
 def _pretokenised_epoch(folder: Path, model) -> tuple[float, list[dict]]:
-    from soundlm.training.common.pretokenized import load_pretokenized
+    from soundlm.processing.pretokenized import load_pretokenized
 
     best, examples = float("inf"), []
     for _ in range(3):
@@ -78,7 +78,7 @@ def _on_the_fly_epoch(rows, model, window_samples: int) -> tuple[float, list[dic
     """Reads and encodes each batch of 8 rows as a training loop would, with pretokenize's padding rule (zero-pad
     to a whole second; rows of equal padded length share an encode call) so that the codes are the same."""
     from soundlm.processing.audio_datasets import read_row_audio
-    from soundlm.training.pretokenize import encode_padded, padded_length
+    from soundlm.processing.pretokenized import encode_padded, padded_length
 
     began = time.perf_counter()
     codes_by_key: dict[str, list[int]] = {}
@@ -99,7 +99,7 @@ def _on_the_fly_epoch(rows, model, window_samples: int) -> tuple[float, list[dic
 
 
 def _measure(name: str, model, rows, window_seconds: float) -> dict:
-    from soundlm.training.pretokenize import pretokenize
+    from soundlm.processing.pretokenized import pretokenize
 
     audio_seconds = float(sum(rows["duration"]))
     _log(f"[{name}] {len(rows)} rows, {audio_seconds:.0f} s of audio")
@@ -138,7 +138,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "data_cpu.json"))
     args = parser.parse_args(argv)
     if not Path(args.manifest).is_file():
-        raise SystemExit(f"no manifest at {args.manifest}: run python training/build_real_audio_corpus.py first")
+        raise SystemExit(
+            f"no manifest at {args.manifest}: run python examples/real_audio_corpus/build_real_audio_corpus.py first"
+        )
 
     from soundlm import MSNTokenizerConfig, MSNTokenizerModel
     from soundlm.processing.audio_datasets import load_audio_dataset

@@ -8,7 +8,9 @@ training mean everywhere; 0 is perfect. Clips are averaged within a category, an
 With the mel front end z is a stacked log-mel spectrogram, so this is a normalised log-spectral distance.
 
     python -m soundlm.evaluation.reconstruction --model "VQ + FM=runs/demo/tokenizer_fm/final" \
-        --model "VQ + MSE=runs/demo/tokenizer_mse/final" --manifest work/corpus/manifest.csv --split test
+        --model "VQ + MSE=runs/demo/tokenizer_mse/final" --data work/corpus/manifest.csv --split test
+
+`--data` is anything `load_audio_dataset` reads; its latents come from the same content-keyed cache as training.
 """
 
 from __future__ import annotations
@@ -23,9 +25,8 @@ import numpy as np
 import soundfile as sf
 import torch
 
-from soundlm import MSNTokenizerModel
-from soundlm.modeling.msn_tokenizer import code_statistics
-from soundlm.training.common.latent_cache import LatentCache, build_latent_cache, frontend_signature
+from ..modeling.msn_tokenizer import MSNTokenizerModel, code_statistics
+from ..processing.latent_cache import LatentCache, build_latent_cache, frontend_signature
 
 logger = logging.getLogger(__name__)
 
@@ -117,13 +118,14 @@ def write_examples(models: dict[str, MSNTokenizerModel], cache: LatentCache, ind
             continue
         seen.add(category)
         latents = cache.clip(index)[None]
-        stem = f"{category}_{Path(cache.rows[index]['path']).stem}"
-        audio = model.frontend.decode(latents)
+        stem = f"{category}_{Path(cache.rows[index]['audio_path'] or cache.rows[index]['key']).stem}"
+        audio = model.latents_to_audio(latents)
         written.append(out_dir / f"{stem}__frontend.wav")
         sf.write(written[-1], audio[0].T.numpy(), model.sample_rate)
         for name, tokenizer in models.items():
             codes = tokenizer.encode_latents(latents)
-            audio = tokenizer.decode(codes, num_steps=num_steps, generator=torch.Generator().manual_seed(0))
+            generator = torch.Generator().manual_seed(0)
+            audio = tokenizer.decode(codes, num_steps=num_steps, generator=generator).audio_values
             tag = name.replace(" ", "").replace("+", "_")
             written.append(out_dir / f"{stem}__{tag}.wav")
             sf.write(written[-1], audio[0].T.numpy(), tokenizer.sample_rate)
@@ -133,7 +135,7 @@ def write_examples(models: dict[str, MSNTokenizerModel], cache: LatentCache, ind
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", action="append", required=True, help="NAME=PATH of a saved tokenizer (repeat)")
-    parser.add_argument("--manifest", required=True)
+    parser.add_argument("--data", required=True, help="audio folder, .csv/.jsonl manifest or Hub dataset id")
     parser.add_argument("--split", default="test")
     parser.add_argument("--cache_dir", default="work/cache")
     parser.add_argument("--num_steps", type=int, default=10)
@@ -150,14 +152,14 @@ def main(argv: list[str] | None = None) -> dict:
         name, path = item.split("=", 1)
         models[name] = MSNTokenizerModel.from_pretrained(path).eval()
     first = next(iter(models.values()))
-    signature = frontend_signature(first.config)
+    signature = frontend_signature(first)
     for name, model in models.items():
-        if frontend_signature(model.config) != signature:
+        if frontend_signature(model) != signature:
             raise ValueError(f"tokenizer {name!r} has another front end than {next(iter(models))!r}: not comparable")
-    cache = build_latent_cache(args.manifest, first.frontend, signature, args.cache_dir)
+    cache = build_latent_cache(args.data, first, args.cache_dir, window_seconds=first.config.clip_seconds)
     indices = cache.select(split=args.split)
     if not indices:
-        raise ValueError(f"no clip of split {args.split!r} in {args.manifest}")
+        raise ValueError(f"no clip of split {args.split!r} in {args.data}")
     result = reconstruction_table(models, cache, indices, args.num_steps, args.scheduler, args.seed, args.temperature)
     print(f"Reconstruction error (latent MSE, lower is better) on {len(indices)} held-out clips; flow matching: "
           f"{args.scheduler} ODE, {args.num_steps} steps, noise temperature {args.temperature}:\n")

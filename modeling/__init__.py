@@ -1,15 +1,15 @@
-"""Model families. Importing this module registers them with the transformers Auto classes."""
+"""Model families, one sub-package each (``msn_tokenizer/``; the LM-MSN audio LLM and MINT are next).
 
-from transformers import AutoConfig, AutoModel
+A family's ``__init__.py`` registers its configuration, model and processor classes with the transformers Auto
+classes and lists its public names. This module imports every sub-package it finds, so a new family folder
+registers itself on ``import soundlm`` without this file, the CLI or the Hub export being edited.
+"""
 
-from .msn_tokenizer import (
-    MSNTokenizerConfig,
-    MSNTokenizerModel,
-    MSNTokenizerOutput,
-    MSNTokenizerPreTrainedModel,
-)
+import importlib
+import pkgutil
 
-AutoConfig.register(MSNTokenizerConfig.model_type, MSNTokenizerConfig, exist_ok=True)
-AutoModel.register(MSNTokenizerConfig, MSNTokenizerModel, exist_ok=True)
+FAMILIES = tuple(info.name for info in pkgutil.iter_modules(__path__) if info.ispkg)
+for _family in FAMILIES:
+    importlib.import_module(f".{_family}", __name__)
 
-__all__ = ["MSNTokenizerConfig", "MSNTokenizerModel", "MSNTokenizerOutput", "MSNTokenizerPreTrainedModel"]
+__all__ = ["FAMILIES"]

@@ -1,104 +1,194 @@
-"""Write a Hub-ready folder for a sound tokenizer.
+"""Write a Hub-ready folder for any model family of the package.
 
-The folder holds the safetensors weights, a config whose ``auto_map`` points at code files copied beside
-it, the feature extractor's config and code, and a model card rendered from ``hub_cards/``. It loads with
-``AutoModel.from_pretrained(folder, trust_remote_code=True)`` in a process that never imported soundlm
-(the copied files import only each other, transformers, diffusers, torch, numpy, soundfile and soxr),
-and with ``AutoModel.from_pretrained(folder)`` where soundlm is imported (no remote code then).
+The folder holds the safetensors weights, a config whose ``auto_map`` points at code files copied beside it,
+the processor's (or feature extractor's) config and code, and a model card rendered from ``hub_cards/``. It loads
+with ``AutoModel.from_pretrained(folder, trust_remote_code=True)`` in a process that never imported soundlm, and
+with ``AutoModel.from_pretrained(folder)`` where soundlm is imported (no remote code then).
+
+What a family supplies, so that this file never changes when a family is added: its model class names its card
+template (``hub_card_template``, a file of ``hub_cards/``) and fills it (``hub_card_fields()``, a dict of the
+template's ``$fields``). Everything else is generic.
+
+Remote code is loaded by transformers from one flat folder and follows only ``from .module import ...``
+imports. A family's files may import across the package's folders (``from ..processing.audio_io import x``):
+the export copies the whole relative-import closure of the model, config and processor modules into the folder
+and rewrites those imports to the flat form (``from .audio_io import x``). Two copied files with the same name,
+an absolute ``soundlm`` import or a relative import that does not name a module file (``from . import x``,
+which transformers' loader does not follow) are refused with the file named, because the exported code would
+not load.
 """
 
 from __future__ import annotations
 
+import ast
 import inspect
 import json
-import shutil
 import string
 from datetime import date
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
-from transformers import FeatureExtractionMixin, PreTrainedModel
-from transformers.dynamic_module_utils import get_relative_import_files
+from transformers import PreTrainedModel
+
+__all__ = ["code_closure", "export_for_hub", "flatten_relative_imports", "render_card"]
 
 
-def _copy_module_with_imports(obj: object, folder: Path) -> tuple[str, list[str]]:
-    """Copy the file defining ``type(obj)`` and, recursively, the files it imports relatively (transformers'
-    own resolver, the one its remote-code loader uses); returns (module name, copied file names)."""
-    module_file = Path(inspect.getsourcefile(type(obj)))
-    copied = []
-    for path in [module_file, *map(Path, get_relative_import_files(module_file))]:
-        shutil.copyfile(path, folder / path.name)
-        copied.append(path.name)
-    return module_file.stem, copied
+def _module_path(source_file: Path, node: ast.ImportFrom) -> Path:
+    """The module file a relative ``from .x.y import z`` in ``source_file`` imports from (``x/y.py``)."""
+    base = source_file.parent
+    for _ in range(node.level - 1):
+        base = base.parent
+    parts = node.module.split(".") if node.module else []
+    target = base.joinpath(*parts).with_suffix(".py")
+    if not parts or not target.is_file():
+        names = ", ".join(alias.name for alias in node.names)
+        raise ValueError(
+            f"{source_file}: `from {'.' * node.level}{node.module or ''} import {names}` does not import from a "
+            "module file; exported code must import names from modules (e.g. `from ..processing.audio_io import "
+            "load_audio`), the only form transformers' remote-code loader follows"
+        )
+    return target
+
+
+def _relative_imports(source_file: Path) -> list[tuple[ast.ImportFrom, Path]]:
+    """(import statement, the module file it imports from) of each relative import of ``source_file``."""
+    tree = ast.parse(source_file.read_text(), filename=str(source_file))
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.level > 0:
+            found.append((node, _module_path(source_file, node).resolve()))
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "soundlm":
+            raise ValueError(f"{source_file}: absolute `from {node.module} import` would not load as remote code; "
+                             "use a relative import")
+        elif isinstance(node, ast.Import) and any(alias.name.split(".")[0] == "soundlm" for alias in node.names):
+            raise ValueError(f"{source_file}: `import soundlm` would not load as remote code")
+    return found
+
+
+def code_closure(*source_files: str | Path) -> list[Path]:
+    """The given module files and every module file they import relatively, recursively (absolute paths)."""
+    pending = [Path(f).resolve() for f in source_files]
+    seen: list[Path] = []
+    while pending:
+        current = pending.pop()
+        if current in seen:
+            continue
+        seen.append(current)
+        pending.extend(path for _, path in _relative_imports(current))
+    return sorted(seen)
+
+
+def flatten_relative_imports(source_file: str | Path) -> str:
+    """The text of ``source_file`` with each relative import rewritten to ``from .<module file stem> import ...``,
+    the form transformers' remote-code loader follows in a flat folder."""
+    source_file = Path(source_file)
+    lines = source_file.read_text().splitlines(keepends=True)
+    for node, target in sorted(_relative_imports(source_file), key=lambda item: -item[0].lineno):
+        names = ", ".join(alias.name + (f" as {alias.asname}" if alias.asname else "") for alias in node.names)
+        statement = f"from .{target.stem} import {names}"
+        first, last = node.lineno - 1, node.end_lineno - 1
+        indent = lines[first][: len(lines[first]) - len(lines[first].lstrip())]
+        ending = "\n" if lines[last].endswith("\n") else ""
+        lines[first : last + 1] = [f"{indent}{statement}{ending}"]
+    return "".join(lines)
+
+
+def _copy_code(objects: list[Any], folder: Path) -> tuple[dict[str, str], list[str]]:
+    """Copy the defining modules of ``type(obj)`` for each object, with their relative-import closure, flat into
+    ``folder``; returns ({class name: "module.Class"}, copied file names)."""
+    roots = {type(obj).__name__: Path(inspect.getsourcefile(type(obj))).resolve() for obj in objects}
+    files = code_closure(*roots.values())
+    by_name: dict[str, Path] = {}
+    for path in files:
+        if path.name in by_name:
+            raise ValueError(f"two exported code files share the name {path.name!r} ({by_name[path.name]} and "
+                             f"{path}): rename one, remote code is loaded from one flat folder")
+        by_name[path.name] = path
+    for name, path in by_name.items():
+        (folder / name).write_text(flatten_relative_imports(path))
+    references = {class_name: f"{path.stem}.{class_name}" for class_name, path in roots.items()}
+    return references, sorted(by_name)
+
+
+def _processor_auto_class(processor: Any) -> str:
+    from transformers import FeatureExtractionMixin, ProcessorMixin
+
+    if isinstance(processor, ProcessorMixin):
+        return "AutoProcessor"
+    if isinstance(processor, FeatureExtractionMixin):
+        return "AutoFeatureExtractor"
+    raise TypeError(f"processor must be a transformers ProcessorMixin or FeatureExtractionMixin, got "
+                    f"{type(processor).__name__}")
+
+
+def _add_auto_map(json_path: Path, auto_map: dict[str, str]) -> None:
+    data = json.loads(json_path.read_text())
+    data["auto_map"] = auto_map
+    json_path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
 
 
 def export_for_hub(
     model: PreTrainedModel,
     folder: str | Path,
-    feature_extractor: FeatureExtractionMixin | None = None,
-    repo_id: str = "your-org/msn-tokenizer",
-    card_template: str = "msn_tokenizer.md",
+    processor: Any | None = None,
+    repo_id: str = "your-org/model",
     extra_card_fields: dict[str, str] | None = None,
 ) -> Path:
-    """Save ``model`` (and ``feature_extractor``) with their code and a model card into ``folder``."""
+    """
+    Save ``model`` (and its ``processor`` or feature extractor) with their code and a model card into ``folder``.
+
+    Args:
+        model (`PreTrainedModel`): a model of one of the package's families (it names its card template with
+            `hub_card_template` and fills it with `hub_card_fields()`).
+        folder (`str` or `Path`): the folder to write (created if needed).
+        processor (`ProcessorMixin` or `FeatureExtractionMixin`, *optional*): saved beside the model.
+        repo_id (`str`): the Hub repository the card's usage example loads from.
+        extra_card_fields (`dict`, *optional*): more template fields, e.g. `{"training_notes": ...}`.
+
+    Returns:
+        `Path`: ``folder``.
+    """
     if not isinstance(model, PreTrainedModel):
         raise TypeError(f"model must be a transformers PreTrainedModel, got {type(model).__name__}")
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    model_module, code_files = _copy_module_with_imports(model, folder)
-    config_module, config_files = _copy_module_with_imports(model.config, folder)
+    objects = [model.config, model] + ([processor] if processor is not None else [])
+    references, code_files = _copy_code(objects, folder)
     auto_map = {
-        "AutoConfig": f"{config_module}.{type(model.config).__name__}",
-        "AutoModel": f"{model_module}.{type(model).__name__}",
+        "AutoConfig": references[type(model.config).__name__],
+        "AutoModel": references[type(model).__name__],
     }
-    if feature_extractor is not None:
-        extractor_module, extractor_files = _copy_module_with_imports(feature_extractor, folder)
-        code_files += extractor_files
-        auto_map["AutoFeatureExtractor"] = f"{extractor_module}.{type(feature_extractor).__name__}"
-    code_files = sorted(set(code_files + config_files))
     model.save_pretrained(folder)
-    config_path = folder / "config.json"
-    config = json.loads(config_path.read_text())
-    config["auto_map"] = auto_map
-    config_path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
-    if feature_extractor is not None:
-        feature_extractor.save_pretrained(folder)
-        extractor_path = folder / "preprocessor_config.json"
-        extractor_config = json.loads(extractor_path.read_text())
-        extractor_config["auto_map"] = {"AutoFeatureExtractor": auto_map["AutoFeatureExtractor"]}
-        extractor_path.write_text(json.dumps(extractor_config, indent=2, sort_keys=True) + "\n")
-    (folder / "README.md").write_text(render_card(model, repo_id, card_template, code_files, extra_card_fields))
+    if processor is not None:
+        auto_class = _processor_auto_class(processor)
+        auto_map[auto_class] = references[type(processor).__name__]
+        processor.save_pretrained(folder)
+        name = "processor_config.json" if auto_class == "AutoProcessor" else "preprocessor_config.json"
+        _add_auto_map(folder / name, {auto_class: auto_map[auto_class]})
+    _add_auto_map(folder / "config.json", auto_map)
+    (folder / "README.md").write_text(render_card(model, repo_id, code_files, extra_card_fields))
     return folder
 
 
 def render_card(
-    model: PreTrainedModel,
-    repo_id: str,
-    card_template: str,
-    code_files: list[str],
-    extra_fields: dict[str, str] | None = None,
+    model: PreTrainedModel, repo_id: str, code_files: list[str], extra_fields: dict[str, str] | None = None
 ) -> str:
-    """Fill ``hub_cards/<card_template>`` with numbers computed from the model's config."""
-    template = resources.files("soundlm.hub_cards").joinpath(card_template).read_text()
-    config = model.config
-    num_parameters = sum(p.numel() for name, p in model.named_parameters() if not name.startswith("frontend."))
+    """Fill the model's card template with its `hub_card_fields()`. `model.hub_card_template` is a file name in
+    `hub_cards/` (the package's families) or an absolute path (a family kept elsewhere)."""
+    template_name = getattr(model, "hub_card_template", None)
+    if not template_name:
+        raise ValueError(f"{type(model).__name__} names no card template: set hub_card_template (a file of hub_cards/)")
+    if Path(template_name).is_absolute():
+        template = Path(template_name).read_text()
+    else:
+        template = resources.files("soundlm.hub_cards").joinpath(template_name).read_text()
     fields = {
         "repo_id": repo_id,
-        "frontend_type": config.frontend_type,
-        "sample_rate": str(config.sampling_rate),
-        "audio_channels": str(config.audio_channels),
-        "hop_length": str(config.hop_length),
-        "frame_rate": f"{config.frame_rate:.2f}",
-        "codebook_size": str(config.codebook_size),
-        "bitrate": f"{config.bitrate:.0f}",
-        "decoder_objective": config.decoder_objective,
-        "hidden_size": str(config.hidden_size),
-        "encoder_layers": str(config.encoder_layers),
-        "decoder_layers": str(config.decoder_layers),
-        "trainable_parameters": f"{num_parameters / 1e6:.1f} M",
         "code_files": ", ".join(f"`{name}`" for name in code_files),
         "date": date.today().isoformat(),
         "training_notes": "",
+        **model.hub_card_fields(),
+        **(extra_fields or {}),
     }
-    fields.update(extra_fields or {})
     return string.Template(template).substitute(fields)

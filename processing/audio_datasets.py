@@ -29,13 +29,14 @@ formed (`MSNFeatureExtractor` returns the mask): rows store only the real audio 
 
 Rows whose audio cannot be used at load time (missing or unreadable file, a file of 0 samples, a manifest
 window of zero length or past the file's end, a malformed manifest line) are not returned; they are logged
-with the reason and, with `return_rejected=True`, returned as `{"source_id", "audio_path", "reason"}` records.
-Problems that only decoding reveals (NaN samples) are caught where the audio is decoded (`read_row_audio`
-raises `ValueError`; `training/pretokenize.py` records the row in `rejected.jsonl`).
+with the reason and, with `return_rejected=True`, returned as `{"source_id", "audio_path", "category",
+"reason"}` records (`category` from `audio_io.AUDIO_ERROR_CATEGORIES`). Problems that only decoding reveals
+(NaN samples) are caught where the audio is decoded: `read_row_audio` raises `AudioInputError`, and the batch
+jobs (pre-tokenisation, the latent cache) record the row with the error's category.
 
-Audio is read with soundfile (WAV, FLAC, OGG, MP3). Hub `Audio` columns are read without decoding
-(`Audio(decode=False)` gives the file bytes or path), so torchcodec is not needed for those formats; other
-formats are decoded with torchcodec when it is installed.
+Audio is read with `audio_io.load_audio`: soundfile (WAV, FLAC, OGG, MP3), torchcodec for other formats when it
+is installed. Hub `Audio` columns are read without decoding (`Audio(decode=False)` gives the file bytes or
+path), so torchcodec is not needed for the formats soundfile reads.
 """
 
 from __future__ import annotations
@@ -57,7 +58,7 @@ import datasets
 import numpy as np
 import soundfile as sf
 
-from soundlm.processing.audio_io import load_audio, resample, to_channels, validate_audio
+from .audio_io import AudioInputError, load_audio, resample, to_channels, validate_audio
 
 logger = logging.getLogger(__name__)
 
@@ -83,10 +84,6 @@ AUDIO_DATASET_COLUMNS = {
     "padded": datasets.Value("bool"),
     **{name: datasets.Value("string") for name in TEXT_COLUMNS},
 }
-
-
-class _Rejected(ValueError):
-    """A row that cannot be used; the message is the reason written to the report."""
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -153,11 +150,9 @@ def load_audio_dataset(
     for record in records:
         try:
             clip = _probe(record)
-        except _Rejected as error:
+        except AudioInputError as error:
             logger.warning("skipping %s: %s", record["source_id"], error)
-            rejected.append(
-                {"source_id": record["source_id"], "audio_path": record["audio_path"], "reason": str(error)}
-            )
+            rejected.append(rejection(record["source_id"], record["audio_path"], error))
             continue
         spans = window_spans(clip["first"], clip["last"], clip["sampling_rate"], window_seconds, hop_seconds)
         shortest = min_window_seconds * clip["sampling_rate"]
@@ -168,7 +163,7 @@ def load_audio_dataset(
             rows.append(_row(record, clip, first, last, index, len(kept), window_seconds))
 
     if rejected:
-        reasons = Counter(item["reason"].split(":")[0] for item in rejected)
+        reasons = Counter(item["category"] for item in rejected)
         logger.warning("load_audio_dataset: %d row(s) rejected: %s", len(rejected), dict(reasons))
     if dropped_tails:
         logger.info("load_audio_dataset: dropped %d last window(s) shorter than %s s", dropped_tails,
@@ -181,6 +176,12 @@ def load_audio_dataset(
             row.setdefault(name, None)
     dataset = datasets.Dataset.from_list(rows, features=features) if rows else _empty_dataset(features)
     return (dataset, rejected) if return_rejected else dataset
+
+
+def rejection(source_id: str | None, audio_path: str | None, error: AudioInputError, **extra: Any) -> dict:
+    """The report record of a row that could not be used: `{"source_id", "audio_path", "category", "reason"}`."""
+    return {**extra, "source_id": source_id, "audio_path": audio_path, "category": error.category,
+            "reason": str(error)}
 
 
 def _empty_dataset(features: datasets.Features) -> datasets.Dataset:
@@ -230,29 +231,23 @@ def read_row_audio(
         file, and its sampling rate (Hz).
 
     Raises:
-        ValueError: the file is unreadable or missing, or its samples are empty, NaN or infinite (the message
-            names the row).
+        AudioInputError: the file is unreadable or missing (category `"unreadable"`), or its samples are empty
+            (`"empty"`), NaN or infinite (`"non_finite"`); the message names the row.
     """
     name = row.get("audio_path") or row.get("source_id") or "<row>"
     start, end = row["start"], row["end"]
-    # Each message starts with its category ("unreadable", "empty", "NaN or infinite samples"): reports count
-    # rejections by that prefix.
     try:
         if row.get("audio_path"):
             audio, rate = load_audio(row["audio_path"], start=start, end=end)
         elif row.get("audio_bytes") is not None:
-            audio, rate = _decode_bytes(row["audio_bytes"], name, start, end)
+            audio, rate = load_audio(io.BytesIO(row["audio_bytes"]), start=start, end=end)
         else:
-            raise ValueError(f"row {name!r} has neither audio_path nor audio_bytes")
-    except _Rejected:
-        raise
-    except ValueError as error:
-        raise ValueError(f"unreadable: {error}") from None
-    try:
+            raise AudioInputError("bad_row", f"row {name!r} has neither audio_path nor audio_bytes")
         audio = validate_audio(audio, name=str(name))
-    except ValueError as error:
-        category = "empty" if "is empty" in str(error) else "NaN or infinite samples"
-        raise ValueError(f"{category}: {error}") from None
+    except AudioInputError as error:
+        if str(name) in str(error):
+            raise
+        raise error.with_context(f"row {name!r}") from None
     if sampling_rate is not None:
         audio, rate = resample(audio, rate, sampling_rate), int(sampling_rate)
     if channels is not None:
@@ -321,7 +316,7 @@ def _read_manifest_rows(
     for number, row, problem in lines:
         source_id = f"{manifest.name}:{number}"
         if row is None:
-            rejected.append({"source_id": source_id, "audio_path": None, "reason": problem})
+            rejected.append(rejection(source_id, None, AudioInputError("bad_row", problem)))
             continue
         if path_column is None:
             path_column = column_map.get("path") or next((c for c in PATH_COLUMNS if c in row), None)
@@ -332,14 +327,14 @@ def _read_manifest_rows(
                 )
         value = row.get(path_column)
         if not isinstance(value, str) or not value.strip():
-            rejected.append({"source_id": source_id, "audio_path": None, "reason": f"empty {path_column!r}"})
+            rejected.append(rejection(source_id, None, AudioInputError("bad_row", f"empty {path_column!r}")))
             continue
         audio_path = Path(value)
         audio_path = audio_path if audio_path.is_absolute() else base / audio_path
         try:
             start, end = _row_window(row, column_map)
-        except _Rejected as error:
-            rejected.append({"source_id": source_id, "audio_path": str(audio_path), "reason": str(error)})
+        except AudioInputError as error:
+            rejected.append(rejection(source_id, str(audio_path), error))
             continue
         consumed = {path_column, column_map.get("start", "start"), column_map.get("end", "end")}
         records.append(_record(source_id, str(audio_path.resolve()), None, start, end, row, column_map, consumed))
@@ -386,13 +381,13 @@ def _read_hf_dataset(
         elif isinstance(audio, str) and os.path.isfile(audio):
             path = str(Path(audio).resolve())
         if path is None and data is None:
-            rejected.append({"source_id": source_id, "audio_path": None,
-                             "reason": f"no audio bytes or readable file in column {audio_column!r}"})
+            problem = AudioInputError("unreadable", f"no audio bytes or readable file in column {audio_column!r}")
+            rejected.append(rejection(source_id, None, problem))
             continue
         try:
             start, end = _row_window(row, column_map)
-        except _Rejected as error:
-            rejected.append({"source_id": source_id, "audio_path": path, "reason": str(error)})
+        except AudioInputError as error:
+            rejected.append(rejection(source_id, path, error))
             continue
         consumed = {audio_column, column_map.get("start", "start"), column_map.get("end", "end")}
         records.append(_record(source_id, path, data, start, end, row, column_map, consumed))
@@ -438,13 +433,13 @@ def _row_window(row: Mapping, column_map: dict[str, str]) -> tuple[float | None,
         try:
             number = float(value)
         except (TypeError, ValueError):
-            raise _Rejected(f"bad {name}: {value!r} is not a number of seconds") from None
+            raise AudioInputError("bad_window", f"bad {name}: {value!r} is not a number of seconds") from None
         if not math.isfinite(number) or number < 0:
-            raise _Rejected(f"bad {name}: {value!r} is not a finite number of seconds >= 0")
+            raise AudioInputError("bad_window", f"bad {name}: {value!r} is not a finite number of seconds >= 0")
         values.append(number)
     start, end = values
     if start is not None and end is not None and end <= start:
-        raise _Rejected(f"zero-length window: end={end} s is not after start={start} s")
+        raise AudioInputError("bad_window", f"zero-length window: end={end} s is not after start={start} s")
     return start, end
 
 
@@ -457,23 +452,20 @@ def _probe(record: dict) -> dict:
     if record["audio_path"] is not None:
         path = record["audio_path"]
         if not os.path.isfile(path):
-            raise _Rejected(f"unreadable: no such file {path!r}")
-        try:
-            info = sf.info(path)
-        except (sf.SoundFileError, RuntimeError, OSError) as error:
-            raise _Rejected(f"unreadable: {path!r}: {error}") from None
-        frames, rate = int(info.frames), int(info.samplerate)
+            raise AudioInputError("unreadable", f"no such file {path!r}")
+        frames, rate = _audio_info(path, path)
         content_hash = _hash_file(path)
     else:
         data = record["audio_bytes"]
-        frames, rate = _bytes_info(data, record["source_id"])
+        frames, rate = _audio_info(data, record["source_id"])
         content_hash = hashlib.sha256(data).hexdigest()
     if frames <= 0:
-        raise _Rejected("empty: the file has 0 samples")
+        raise AudioInputError("empty", "the file has 0 samples")
     first = 0 if record["start"] is None else round(record["start"] * rate)
     last = frames if record["end"] is None else min(frames, round(record["end"] * rate))
     if last <= first:
-        raise _Rejected(
+        raise AudioInputError(
+            "bad_window",
             f"zero-length after trimming: window [{record['start']}, {record['end']}] s of a "
             f"{frames / rate:.3f} s file"
         )
@@ -513,42 +505,15 @@ def _hash_file(path: str) -> str:
     return digest.hexdigest()
 
 
-def _bytes_info(data: bytes, name: str) -> tuple[int, int]:
+def _audio_info(source: str | bytes, name: str) -> tuple[int, int]:
+    """(frames, sampling rate) from the header when soundfile reads it, else by decoding (`load_audio`)."""
     try:
-        info = sf.info(io.BytesIO(data))
+        info = sf.info(io.BytesIO(source) if isinstance(source, bytes) else source)
         return int(info.frames), int(info.samplerate)
     except (sf.SoundFileError, RuntimeError, OSError, TypeError):
         pass
-    audio, rate = _torchcodec_decode(data, name)
+    audio, rate = load_audio(io.BytesIO(source) if isinstance(source, bytes) else source)
     return audio.shape[-1], rate
-
-
-def _decode_bytes(data: bytes, name: str, start: float, end: float) -> tuple[np.ndarray, int]:
-    try:
-        return load_audio(io.BytesIO(data), start=start, end=end)
-    except ValueError:
-        pass
-    audio, rate = _torchcodec_decode(data, name)
-    first, last = round(start * rate), round(end * rate)
-    if first >= audio.shape[-1]:
-        raise ValueError(f"start={start} s is past the end of the audio of {name!r}")
-    return np.ascontiguousarray(audio[:, first:last]), rate
-
-
-def _torchcodec_decode(data: bytes, name: str) -> tuple[np.ndarray, int]:
-    """Decodes formats soundfile cannot read, with torchcodec when it is installed."""
-    try:
-        from torchcodec.decoders import AudioDecoder
-    except (ImportError, RuntimeError, OSError):
-        raise _Rejected(
-            f"unreadable: soundfile cannot decode the audio of {name!r} and torchcodec is not installed "
-            "(pip install 'soundlm[audio]')"
-        ) from None
-    try:
-        samples = AudioDecoder(data).get_all_samples()
-    except Exception as error:  # torchcodec raises RuntimeError/ValueError subclasses that vary by version
-        raise _Rejected(f"unreadable: {name!r}: {error}") from None
-    return samples.data.numpy().astype(np.float32), int(samples.sample_rate)
 
 
 def _optional_seconds(value: Any, name: str, *, positive: bool) -> float | None:

@@ -10,8 +10,13 @@
 Every waveform in this module is a `np.ndarray` of `float32` with shape `(channels, samples)`, values
 nominally in `[-1, 1]`, and every sampling rate is an integer in Hz.
 
-This file is self-contained (stdlib, numpy, soundfile, soxr; torch only for `isinstance` checks) because
-it is copied next to `feature_extraction_msn.py` into exported Hub folders and loaded as remote code.
+Problems with the audio itself (a file that cannot be read, no samples, NaN samples, a window outside the
+file, too many channels) raise `AudioInputError`, a `ValueError` whose `category` says which kind of problem it
+is, so batch jobs count and report them without parsing messages. Wrong argument types raise `TypeError`.
+
+This file is self-contained (stdlib, numpy, soundfile, soxr; torch only for `isinstance` checks, torchcodec only
+as a fallback decoder) because it is copied next to `feature_extraction_msn.py` into exported Hub folders and
+loaded as remote code.
 """
 
 from __future__ import annotations
@@ -31,7 +36,52 @@ except ImportError:  # pragma: no cover - torch is a hard dependency of soundlm
     torch = None
 
 
-__all__ = ["check_sampling_rate", "load_audio", "resample", "to_channels", "validate_audio"]
+__all__ = [
+    "AUDIO_ERROR_CATEGORIES",
+    "AudioInputError",
+    "check_sampling_rate",
+    "load_audio",
+    "resample",
+    "to_channels",
+    "validate_audio",
+]
+
+AUDIO_ERROR_CATEGORIES = {
+    "unreadable": "the file is missing or no decoder can read it",
+    "empty": "the audio holds no samples (or no channels)",
+    "non_finite": "some samples are NaN or infinite",
+    "bad_window": "the start/end window is invalid or lies outside the file",
+    "bad_shape": "the array is not (samples,) or (channels, samples)",
+    "channels": "more channels than can be mapped without downmix=True",
+    "too_short": "shorter than the consumer needs (e.g. one token frame)",
+    "bad_row": "a manifest or dataset row that cannot be parsed or names no audio",
+}
+
+
+class AudioInputError(ValueError):
+    """
+    A problem with audio data, raised where audio is read and validated.
+
+    Args:
+        category (`str`): one of `AUDIO_ERROR_CATEGORIES` (`"unreadable"`, `"empty"`, `"non_finite"`,
+            `"bad_window"`, `"bad_shape"`, `"channels"`, `"too_short"`, `"bad_row"`).
+        message (`str`): what is wrong, naming the file or argument and the value.
+
+    Batch jobs record `error.category` (counted in summaries) and `str(error)` (the reason).
+    """
+
+    def __init__(self, category: str, message: str):
+        if category not in AUDIO_ERROR_CATEGORIES:
+            raise ValueError(f"category must be one of {sorted(AUDIO_ERROR_CATEGORIES)}, got {category!r}")
+        super().__init__(message)
+        self.category = category
+
+    def __reduce__(self):  # picklable across processes (datasets.map with num_proc, multiprocessing)
+        return type(self), (self.category, str(self))
+
+    def with_context(self, context: str) -> AudioInputError:
+        """The same error with ``context`` (e.g. ``"item 3 of the batch"``) in front of its message."""
+        return type(self)(self.category, f"{context}: {self}")
 
 # A 2-D array is read as (samples, channels) and transposed only when its second axis is at most this
 # long and its first axis is longer (see `validate_audio`).
@@ -87,7 +137,8 @@ def load_audio(
     end: float | None = None,
 ) -> tuple[np.ndarray, int]:
     """
-    Reads an audio file with soundfile (WAV, FLAC, OGG/Vorbis, MP3 with libsndfile >= 1.1, ...).
+    Reads an audio file with soundfile (WAV, FLAC, OGG/Vorbis, MP3 with libsndfile >= 1.1, ...), and formats
+    soundfile cannot read (AAC, M4A, ...) with torchcodec when it is installed.
 
     Args:
         path (`str`, `os.PathLike` or binary file object):
@@ -103,8 +154,9 @@ def load_audio(
         `[-1, 1]` for PCM files, and the file's sampling rate in Hz. No resampling happens here.
 
     Raises:
-        ValueError: if the file is missing or unreadable (the message names the path and the reason), if
-            `start`/`end` are negative, `end <= start`, or `start` lies past the end of the file.
+        AudioInputError: category `"unreadable"` if the file is missing or no decoder reads it (the message names
+            the path and the reason); `"bad_window"` if `end <= start` or `start` lies past the end of the file.
+        ValueError: if `start`/`end` are negative or not numbers.
 
     Example:
 
@@ -120,28 +172,61 @@ def load_audio(
     start = _check_seconds(start, "start")
     end = _check_seconds(end, "end")
     if start is not None and end is not None and end <= start:
-        raise ValueError(f"end must be greater than start, got start={start} s and end={end} s")
-    name = path if isinstance(path, (str, os.PathLike)) else f"<{type(path).__name__}>"
+        raise AudioInputError("bad_window", f"end must be greater than start, got start={start} s and end={end} s")
+    name = os.fspath(path) if isinstance(path, (str, os.PathLike)) else f"<{type(path).__name__}>"
     if isinstance(path, (str, os.PathLike)) and not os.path.exists(path):
-        raise ValueError(f"cannot read audio file {os.fspath(path)!r}: no such file")
-    data = None
+        raise AudioInputError("unreadable", f"cannot read audio file {name!r}: no such file")
+    position = None if isinstance(path, (str, os.PathLike)) else path.tell()
     try:
         with sf.SoundFile(path) as f:
             sr = int(f.samplerate)
             total = f.frames
-            first = 0 if start is None else int(round(start * sr))
-            if first == 0 or first < total:
-                if first:
-                    f.seek(first)
-                frames = -1 if end is None else max(0, int(round(end * sr)) - first)
-                data = f.read(frames=frames, dtype="float32", always_2d=True)
+            first = _first_sample(start, sr, total, name)
+            if first:
+                f.seek(first)
+            frames = -1 if end is None else max(0, int(round(end * sr)) - first)
+            data = f.read(frames=frames, dtype="float32", always_2d=True)
+        return np.ascontiguousarray(data.T), sr
+    except AudioInputError:
+        raise
     except (sf.SoundFileError, RuntimeError, OSError, TypeError, ValueError) as err:
-        raise ValueError(f"cannot read audio file {os.fspath(name)!r}: {err}") from err
-    if data is None:
-        raise ValueError(
-            f"start={start} s is past the end of audio file {os.fspath(name)!r} (duration {total / sr:.3f} s)"
+        soundfile_error = err
+    if position is not None:
+        path.seek(position)
+    audio, sr = _decode_with_torchcodec(path, name, soundfile_error)
+    first = _first_sample(start, sr, audio.shape[-1], name)
+    last = audio.shape[-1] if end is None else int(round(end * sr))
+    return np.ascontiguousarray(audio[:, first:last]), sr
+
+
+def _first_sample(start: float | None, sr: int, total: int, name: str) -> int:
+    first = 0 if start is None else int(round(start * sr))
+    if first and first >= total:
+        raise AudioInputError(
+            "bad_window", f"start={start} s is past the end of audio file {name!r} (duration {total / sr:.3f} s)"
         )
-    return np.ascontiguousarray(data.T), sr
+    return first
+
+
+def _decode_with_torchcodec(source: Any, name: str, soundfile_error: Exception) -> tuple[np.ndarray, int]:
+    """Formats libsndfile cannot read (AAC, some MP3 and Opus files...), with torchcodec (ffmpeg) when installed."""
+    try:
+        from torchcodec.decoders import AudioDecoder
+    except (ImportError, RuntimeError, OSError):
+        raise AudioInputError(
+            "unreadable",
+            f"cannot read audio file {name!r}: {soundfile_error} (and torchcodec, the fallback decoder for other "
+            "formats, is not installed: pip install 'soundlm[audio]')",
+        ) from None
+    try:
+        data = source.read() if hasattr(source, "read") else os.fspath(source)
+        samples = AudioDecoder(data).get_all_samples()
+    except Exception as error:  # torchcodec raises RuntimeError/ValueError subclasses that vary by version
+        reason = (str(error).strip().splitlines() or [type(error).__name__])[-1][:200]
+        raise AudioInputError(
+            "unreadable", f"cannot read audio file {name!r}: soundfile: {soundfile_error}; torchcodec: {reason}"
+        ) from None
+    return samples.data.numpy().astype(np.float32), int(samples.sample_rate)
 
 
 def resample(audio: np.ndarray, orig_sr: int, target_sr: int) -> np.ndarray:
@@ -178,7 +263,7 @@ def resample(audio: np.ndarray, orig_sr: int, target_sr: int) -> np.ndarray:
     if orig_sr == target_sr:
         return audio
     if audio.shape[-1] == 0:
-        raise ValueError("audio is empty (0 samples): nothing to resample")
+        raise AudioInputError("empty", "audio is empty (0 samples): nothing to resample")
     if audio.dtype not in (np.float32, np.float64):
         audio = audio.astype(np.float32)
     # soxr wants (frames, channels).
@@ -222,13 +307,14 @@ def to_channels(audio: np.ndarray, channels: int, *, downmix: bool = False) -> n
     if have == channels:
         return audio
     if have == 0:
-        raise ValueError("audio has 0 channels")
+        raise AudioInputError("empty", "audio has 0 channels")
     if have == 1:
         return np.repeat(audio, channels, axis=0)
     if have == 2 and channels == 1:
         return audio.mean(axis=0, keepdims=True, dtype=np.float64).astype(audio.dtype)
     if not downmix:
-        raise ValueError(
+        raise AudioInputError(
+            "channels",
             f"audio has {have} channels but {channels} channel(s) were expected (mono or stereo input is "
             "mapped automatically); pass downmix=True to average all channels"
         )
@@ -271,7 +357,7 @@ def validate_audio(audio: Any, *, name: str = "audio") -> np.ndarray:
       and the other axis is longer, and `(channels, samples)` is assumed in every other case. Arrays of
       more than 2 dimensions raise `ValueError`.
     - values: empty audio (0 samples or 0 channels), all-NaN audio, and audio with any NaN or infinite
-      sample raise `ValueError` (the message counts them).
+      sample raise `AudioInputError` (categories `"empty"` and `"non_finite"`; the message counts them).
 
     Args:
         audio (`np.ndarray` or `torch.Tensor`): the waveform.
@@ -305,9 +391,10 @@ def validate_audio(audio: Any, *, name: str = "audio") -> np.ndarray:
         raise TypeError(f"{name} has dtype {dtype}; expected a real floating point or int16/int32 PCM dtype")
 
     if array.ndim == 0:
-        raise ValueError(f"{name} must have shape (samples,) or (channels, samples), got a scalar")
+        raise AudioInputError("bad_shape", f"{name} must have shape (samples,) or (channels, samples), got a scalar")
     if array.ndim > 2:
-        raise ValueError(
+        raise AudioInputError(
+            "bad_shape",
             f"{name} must have shape (samples,) or (channels, samples), got {array.ndim}-D shape "
             f"{array.shape}"
         )
@@ -316,7 +403,8 @@ def validate_audio(audio: Any, *, name: str = "audio") -> np.ndarray:
     elif array.shape[0] > array.shape[1] and array.shape[1] <= MAX_CHANNELS_GUESS:
         array = array.T
     if array.size == 0:
-        raise ValueError(
+        raise AudioInputError(
+            "empty",
             f"{name} is empty: got {array.shape[0]} channel(s) of {array.shape[1]} samples; expected at "
             "least one sample"
         )
@@ -326,8 +414,9 @@ def validate_audio(audio: Any, *, name: str = "audio") -> np.ndarray:
         n_nan = int(np.isnan(array).sum())
         n_inf = int(array.size - finite.sum() - n_nan)
         if n_nan == array.size:
-            raise ValueError(f"{name} is all NaN ({array.size} values)")
-        raise ValueError(
+            raise AudioInputError("non_finite", f"{name} is all NaN ({array.size} values)")
+        raise AudioInputError(
+            "non_finite",
             f"{name} contains {n_nan} NaN and {n_inf} infinite value(s) out of {array.size}; expected finite "
             "samples"
         )

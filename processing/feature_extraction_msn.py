@@ -26,12 +26,11 @@ from transformers.feature_extraction_sequence_utils import SequenceFeatureExtrac
 from transformers.feature_extraction_utils import BatchFeature
 from transformers.utils import PaddingStrategy, TensorType, logging
 
-from .audio_io import check_sampling_rate, load_audio, resample, to_channels, validate_audio
+from .audio_io import AudioInputError, check_sampling_rate, load_audio, resample, to_channels, validate_audio
 
 logger = logging.get_logger(__name__)
 
 _SINGLE_TYPES = "a numpy array, a torch tensor, a file path, a dict with 'array'/'path'/'bytes' keys"
-
 
 
 def _positive_seconds(value, name: str) -> float:
@@ -39,6 +38,7 @@ def _positive_seconds(value, name: str) -> float:
     if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value) or value <= 0:
         raise ValueError(f"{name} must be a positive number of seconds or None, got {value!r}")
     return float(value)
+
 
 class MSNFeatureExtractor(SequenceFeatureExtractor):
     r"""
@@ -65,7 +65,9 @@ class MSNFeatureExtractor(SequenceFeatureExtractor):
             Allow audio with more than 2 channels, averaged to mono (then duplicated to `audio_channels`).
             When `False` such audio raises a `ValueError`.
         hop_length (`int`, *optional*, defaults to 2048):
-            Samples per latent frame of the tokenizer's front end; see `num_frames`.
+            Samples per latent frame of the tokenizer's front end: with `clip_seconds=None` a batch is padded to a
+            whole number of frames. How many tokens a clip gives is the tokenizer's rule
+            (`MSNTokenizerModel.num_frames`), not the extractor's.
         return_padding_mask (`bool`, *optional*, defaults to `True`):
             Whether to return `padding_mask`.
 
@@ -79,10 +81,8 @@ class MSNFeatureExtractor(SequenceFeatureExtractor):
     >>> mono_16k = np.sin(2 * np.pi * 440 * np.arange(8000) / 16000).astype(np.float32)  # 0.5 s
     >>> stereo_44k = np.zeros((2, 66150), dtype=np.float32)  # 1.5 s
     >>> batch = extractor([mono_16k, {"array": stereo_44k, "sampling_rate": 44100}], sampling_rate=16000)
-    >>> batch["input_values"].shape, batch["padding_mask"].shape, batch["lengths"].tolist()
+    >>> batch["input_values"].shape, batch["padding_mask"].shape, batch["padding_mask"].sum(-1).tolist()
     (torch.Size([2, 2, 44100]), torch.Size([2, 44100]), [22050, 44100])
-    >>> extractor.num_frames(44100)
-    21
 
     ```
     """
@@ -149,18 +149,6 @@ class MSNFeatureExtractor(SequenceFeatureExtractor):
             hop_length=config.hop_length,
         )
 
-    def num_frames(self, num_samples: int) -> int:
-        """
-        Number of tokens the tokenizer gives for `num_samples` samples: `num_samples // hop_length`.
-
-        Like the tokenizer (and the Oobleck VAE's unpadded strided convolutions) a partial last frame is
-        dropped: 10 s at 44.1 kHz (441000 samples) give 215 frames. With `clip_seconds=None` the extractor
-        pads to a whole number of frames, so no audio is dropped there.
-        """
-        if isinstance(num_samples, bool) or not isinstance(num_samples, numbers.Integral) or num_samples < 0:
-            raise ValueError(f"num_samples must be a non-negative integer, got {num_samples!r}")
-        return int(num_samples) // self.hop_length
-
     def __call__(
         self,
         audio: Any,
@@ -215,14 +203,15 @@ class MSNFeatureExtractor(SequenceFeatureExtractor):
             - **input_values** (`torch.FloatTensor` of shape `(batch_size, audio_channels, num_samples)`):
               waveforms at `sampling_rate` Hz.
             - **padding_mask** (`torch.LongTensor` of shape `(batch_size, num_samples)`): 1 on real samples,
-              0 on padding.
-            - **lengths** (`torch.LongTensor` of shape `(batch_size,)`): number of real samples of each item
-              after cropping.
+              0 on padding (`padding_mask.sum(-1)` is each item's length after cropping).
+
+            Both are the tokenizer's inputs: `model.encode(**batch)` and `model(**batch)` work.
 
         Raises:
-            ValueError / TypeError: for any bad item, naming its index in the batch (and its path for
-            files) and the problem: empty, all-NaN or non-finite audio, wrong dtype, too many channels
-            without `downmix=True`, an unreadable file, a bad sampling rate, an unsupported input type.
+            AudioInputError (a `ValueError` with a `category`): for bad audio, naming its index in the batch (and
+            its path for files) and the problem: empty, all-NaN or non-finite audio, too many channels without
+            `downmix=True`, an unreadable file. `ValueError` / `TypeError`: a bad sampling rate, a wrong dtype,
+            an unsupported input type.
         """
         if sampling_rate is not None:
             sampling_rate = check_sampling_rate(sampling_rate, "sampling_rate")
@@ -255,7 +244,7 @@ class MSNFeatureExtractor(SequenceFeatureExtractor):
 
         # Pad.
         if strategy == "do_not_pad":
-            data: dict[str, Any] = {"input_values": clips, "lengths": lengths}
+            data: dict[str, Any] = {"input_values": clips}
             if return_padding_mask:
                 data["padding_mask"] = [np.ones(n, dtype=np.int64) for n in lengths]
             if return_tensors is not None:
@@ -282,7 +271,7 @@ class MSNFeatureExtractor(SequenceFeatureExtractor):
             window = slice(0, n) if self.padding_side == "right" else slice(total - n, total)
             input_values[index, :, window] = clip
             padding_mask[index, window] = 1
-        data = {"input_values": input_values, "lengths": lengths}
+        data = {"input_values": input_values}
         if return_padding_mask:
             data["padding_mask"] = padding_mask
         return BatchFeature(data, tensor_type=return_tensors)
@@ -341,6 +330,8 @@ class MSNFeatureExtractor(SequenceFeatureExtractor):
             clip = validate_audio(array, name="audio")
             clip = resample(clip, item_sr, self.sampling_rate)
             return to_channels(clip, self.audio_channels, downmix=self.downmix)
+        except AudioInputError as err:
+            raise err.with_context(where) from err
         except ValueError as err:
             raise ValueError(f"{where}: {err}") from err
         except TypeError as err:

@@ -44,3 +44,31 @@ def write_manifest(folder, clips, rate=8000, bad_files=()):
         writer.writeheader()
         writer.writerows(rows)
     return manifest
+
+
+def _write_once(path, audio, rate):
+    # Existing files are left alone: libsndfile stamps float WAVs with the time of writing (PEAK chunk), so a
+    # rewrite a second later has other bytes and, rightly, another content key.
+    import soundfile as sf
+
+    if not path.exists():
+        sf.write(path, audio, rate, subtype="FLOAT")
+
+
+def pretokenize_corpus(folder, real_clips, extra=(), rate=8000):
+    """The 4 real 1-s clips, a 2.5-s clip made of them (3 windows of 1 s), and ``extra`` (name, audio) pairs,
+    listed with captions in ``folder/m.csv``; returns its path."""
+    import numpy as np
+
+    folder.mkdir(parents=True, exist_ok=True)
+    lines = ["path,caption"]
+    for index, clip in enumerate(real_clips):
+        _write_once(folder / f"c{index}.wav", clip, rate)
+        lines.append(f"c{index}.wav,clip {index}")
+    _write_once(folder / "long.wav", np.concatenate([real_clips[0], real_clips[1], real_clips[2][:4000]]), rate)
+    lines.append("long.wav,long")
+    for name, audio in extra:
+        _write_once(folder / name, audio, rate)
+        lines.append(f"{name},extra")
+    (folder / "m.csv").write_text("\n".join(lines) + "\n")
+    return folder / "m.csv"

@@ -11,7 +11,7 @@ def test_readme_python_example_runs(capsys):
     assert blocks, "README has no python example"
     exec(compile(blocks[0], "README.md", "exec"), {})
     printed = capsys.readouterr().out
-    assert "torch.Size([1, 43]) torch.Size([1, 1, 44032]) 21.53 tokens/s, 172 bit/s" in printed
+    assert "torch.Size([1, 1, 44]) torch.Size([1, 1, 44100]) 21.53 tokens/s, 172 bit/s" in printed
 
 
 def test_readme_data_example_runs(capsys, tmp_path, monkeypatch):
@@ -23,7 +23,7 @@ def test_readme_data_example_runs(capsys, tmp_path, monkeypatch):
     capsys.readouterr()
     exec(compile(blocks[1], "README.md", "exec"), namespace)
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0] == "[False, False, True] (1, 16000) [43, 43, 21]"
+    assert lines[0] == "[False, False, True] (1, 16000) [44, 44, 22]"  # ceil(samples / 1024) per window
     assert lines[1].startswith("a steady beep<soa><a_") or lines[1].startswith("<soa><a_")
 
 

@@ -21,21 +21,22 @@ import re
 from collections import Counter
 from pathlib import Path
 
+from soundlm.processing.audio_tokens import AUDIO_SPAN_PATTERN, AUDIO_TOKEN_PATTERN, EOA_TOKEN, SOA_TOKEN
+from soundlm.processing.pretokenized import load_pretokenized
+from soundlm.processing.task_datasets import lm_msn_task_dataset, mint_task_dataset
 from soundlm.processing.tasks import MintInstructionTemplates, TaskExample
-from soundlm.training.common.pretokenized import load_pretokenized
-from soundlm.training.common.task_datasets import lm_msn_task_dataset, mint_task_dataset
 
 
 def _short(text: str, keep: int = 6) -> str:
     """A rendered example with long runs of audio tokens shortened for printing."""
 
     def shorten(match: re.Match) -> str:
-        tokens = re.findall(r"<a_\d+>", match.group(0))
+        tokens = [token.group(0) for token in AUDIO_TOKEN_PATTERN.finditer(match.group(1))]
         if len(tokens) <= keep:
             return match.group(0)
-        return "<soa>" + "".join(tokens[:keep]) + f"...({len(tokens) - keep} more)<eoa>"
+        return SOA_TOKEN + "".join(tokens[:keep]) + f"...({len(tokens) - keep} more){EOA_TOKEN}"
 
-    return re.sub(r"<soa>(?:<a_\d+>)*<eoa>", shorten, text)
+    return AUDIO_SPAN_PATTERN.sub(shorten, text)
 
 
 def main(argv: list[str] | None = None) -> dict[str, int]:

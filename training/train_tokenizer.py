@@ -3,7 +3,8 @@
     accelerate launch training/train_tokenizer.py --config training/configs/demo_fm.yaml [--train.max_steps=500 ...]
 
 One code path from one CPU process to many GPUs (accelerate: DDP, FSDP, DeepSpeed through its configs).
-The frozen front end runs once per clip (see `training/common/latent_cache.py`); AdamW with warm-up and
+`data.source` is anything `load_audio_dataset` reads (audio folder, CSV/JSONL manifest, Hub dataset id).
+The frozen front end runs once per window of audio (see `soundlm/processing/latent_cache.py`); AdamW with warm-up and
 cosine decay; TensorBoard logs and a progress bar; checkpoints (`accelerate` state: weights, optimiser,
 scheduler, RNG) every `train.save_every` steps that resume bit-exactly with `--train.resume_from_checkpoint
 latest`, because every random draw of step s (batch, windows, noise, times, dead-code restarts) is seeded
@@ -26,18 +27,18 @@ from tqdm.auto import tqdm
 from transformers import get_cosine_schedule_with_warmup
 
 from soundlm import MSNFeatureExtractor, MSNTokenizerConfig, MSNTokenizerModel
+from soundlm.processing.latent_cache import LatentCache, build_latent_cache
 from soundlm.training.common.config import apply_overrides, load_config
-from soundlm.training.common.latent_cache import LatentCache, build_latent_cache, frontend_signature
 
 logger = logging.getLogger("train_tokenizer")
 
 DEFAULTS = {
     "data": {
-        "manifest": None,
+        "source": None,  # audio folder, .csv/.jsonl manifest or Hub dataset id (load_audio_dataset)
         "cache_dir": "work/cache",
         "train_split": "train",
-        "window_seconds": 3.0,
-        "max_clip_seconds": 10.0,
+        "window_seconds": 3.0,  # training windows, cropped at random from the cached clips
+        "cache_window_seconds": 10.0,  # longer clips are cut into windows of this length before caching
     },
     "model": {},
     "train": {
@@ -95,9 +96,10 @@ def train(config: dict) -> Path:
     """Run training as ``config`` says; returns the folder of the final model (``<output_dir>/final``)."""
     config = merged_config(config)
     data, train_cfg = config["data"], config["train"]
-    if not data["manifest"]:
+    if not data["source"]:
         raise ValueError(
-            "data.manifest must name a CSV manifest of audio files (see training/build_real_audio_corpus.py)"
+            "data.source must name the training audio: a folder, a .csv/.jsonl manifest or a Hub dataset id "
+            "(see soundlm.processing.audio_datasets.load_audio_dataset)"
         )
     output_dir = Path(train_cfg["output_dir"])
     accelerator = Accelerator(
@@ -111,12 +113,12 @@ def train(config: dict) -> Path:
 
     with accelerator.main_process_first():
         cache = build_latent_cache(
-            data["manifest"], model.frontend, frontend_signature(model_config), data["cache_dir"],
-            max_clip_seconds=data["max_clip_seconds"],
+            data["source"], model, data["cache_dir"], window_seconds=data["cache_window_seconds"]
         )
-    train_indices = cache.select(split=data["train_split"]) if "split" in cache.rows[0] else list(range(len(cache)))
+    has_splits = any(row.get("split") for row in cache.rows)
+    train_indices = cache.select(split=data["train_split"]) if has_splits else list(range(len(cache)))
     if not train_indices:
-        raise ValueError(f"no clip of split {data['train_split']!r} in {data['manifest']}")
+        raise ValueError(f"no clip of split {data['train_split']!r} in {data['source']}")
     mean, std = cache.statistics(train_indices)
     model.set_latent_statistics(mean, std)
     window_frames = max(1, int(round(float(data["window_seconds"]) * model.frame_rate)))

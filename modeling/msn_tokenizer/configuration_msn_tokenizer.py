@@ -50,6 +50,9 @@ class MSNTokenizerConfig(PretrainedConfig):
 
     The defaults are the paper's configuration (Stable Audio Open VAE, 12 + 12 blocks of width 768,
     head dim 64, codebook 8196 x 64). For CPU work use ``frontend_type="mel"`` and small sizes.
+    ``num_hidden_layers`` is another name for ``encoder_layers`` (transformers' standard name, as BART maps it);
+    ``num_attention_heads`` is ``hidden_size // head_dim``. ``attn_implementation`` (``"sdpa"`` or ``"eager"``) is
+    the usual transformers argument. ``num_frames(samples)`` is the package's one frame-count rule.
 
     Args:
         frontend_type (`str`, *optional*, defaults to `"oobleck"`):
@@ -82,6 +85,9 @@ class MSNTokenizerConfig(PretrainedConfig):
     """
 
     model_type = "msn_tokenizer"
+    # The standard names that mean something here (as BART maps them): the layer count of the model's
+    # encoder, which makes the codes. `decoder_layers` keeps its own name.
+    attribute_map = {"num_hidden_layers": "encoder_layers"}
 
     def __init__(
         self,
@@ -188,3 +194,18 @@ class MSNTokenizerConfig(PretrainedConfig):
     def bitrate(self) -> float:
         """Bits per second of audio: frame_rate x log2(codebook_size)."""
         return self.frame_rate * math.log2(self.codebook_size)
+
+    def num_frames(self, num_samples: int | Any) -> int | Any:
+        """Tokens for a clip of ``num_samples`` samples: ``ceil(num_samples / hop_length)``.
+
+        The one frame-count rule of the package (the model, its feature extractor's callers, the CLI and
+        pre-tokenisation all use it): a partial last frame is kept, zero-padded, so no audio is dropped and
+        ``decode`` can return exactly as many samples as went in. 10 s at 44.1 kHz (441000 samples) give 216
+        tokens; the paper's "215 x 64" is the VAE's own floor, which drops the last 680 samples. Works on
+        Python ints and on integer tensors alike.
+        """
+        if isinstance(num_samples, bool) or not hasattr(num_samples, "__floordiv__"):
+            raise TypeError(f"num_samples must be an integer or an integer tensor, got {num_samples!r}")
+        if isinstance(num_samples, int) and num_samples < 0:
+            raise ValueError(f"num_samples must be >= 0, got {num_samples}")
+        return -(-num_samples // self.hop_length)

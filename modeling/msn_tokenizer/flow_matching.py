@@ -41,6 +41,9 @@ def make_scheduler(name: str, num_steps: int) -> SchedulerMixin:
         scheduler.set_timesteps(sigmas=np.linspace(1.0, 0.0, num_steps + 1)[:-1].tolist())
     else:
         scheduler.set_timesteps(num_steps)
+    # the sampler walks the timesteps in order: starting at index 0 spares the scheduler its data-dependent
+    # search for the first timestep (`nonzero`), which torch.export and torch.compile(fullgraph=True) cannot trace
+    scheduler.set_begin_index(0)
     return scheduler
 
 
@@ -116,8 +119,9 @@ class OTConditionalFlowMatching:
         sample = (temperature * noise).to(device=condition.device, dtype=condition.dtype)
         num_train_timesteps = scheduler.config.num_train_timesteps
         for timestep in scheduler.timesteps:
-            sigma = float(timestep) / num_train_timesteps
-            t = torch.full((shape[0],), 1.0 - sigma, device=sample.device, dtype=sample.dtype)
+            # tensor arithmetic, not float(timestep): no data-dependent read under torch.export / torch.compile
+            sigma = timestep.to(device=sample.device, dtype=sample.dtype) / num_train_timesteps
+            t = (1.0 - sigma).expand(shape[0])
             velocity = estimator(sample, t, condition, mask)
             sample = scheduler.step(-velocity, timestep, sample).prev_sample  # dx/dsigma = -dx/dt
         return sample

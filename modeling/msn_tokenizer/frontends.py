@@ -21,8 +21,10 @@ import numpy as np
 import torch
 from torch import nn
 
+from .precision import Float32BuffersMixin
 
-class MelFrontend(nn.Module):
+
+class MelFrontend(Float32BuffersMixin):
     """Weight-free front end: stacked log-mel frames, inverted with Griffin-Lim.
 
     ``frames_per_latent`` consecutive STFT frames (hop ``stft_hop_length``) are stacked into one latent
@@ -30,9 +32,12 @@ class MelFrontend(nn.Module):
     hop short enough for Griffin-Lim to give intelligible sound. The latent of one frame is
     ``[mel(frame 0), mel(frame 1), ...]``, each ``num_mel_bins`` natural-log magnitudes.
 
-    It holds no parameters and no saved buffers: the mel basis is rebuilt from the config on each
-    device, so checkpoints do not depend on it.
+    It holds no parameters and no saved buffers: the mel basis, its pseudo-inverse and the STFT window are
+    built from the config at construction as non-persistent float32 buffers (they follow the model's device,
+    stay float32 under any model dtype, and are not written to checkpoints).
     """
+
+    float32_buffers = ("mel_filters", "mel_inverse", "window")
 
     def __init__(
         self,
@@ -64,28 +69,35 @@ class MelFrontend(nn.Module):
         self.griffin_lim_iters = int(griffin_lim_iters)
         self.hop_length = self.stft_hop_length * self.frames_per_latent
         self.latent_dim = self.num_mel_bins * self.frames_per_latent
-        self._bases: dict[tuple, tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = {}
+        filters, inverse, window = self._transforms()
+        self.register_buffer("mel_filters", filters, persistent=False)  # (freq, mels)
+        self.register_buffer("mel_inverse", inverse, persistent=False)  # (mels, freq)
+        self.register_buffer("window", window, persistent=False)  # (n_fft,)
 
-    def _basis(self, device: torch.device, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """(mel filters (freq, mels), their pseudo-inverse (mels, freq), STFT window (n_fft,))."""
-        key = (device, dtype)
-        if key not in self._bases:
-            from transformers.audio_utils import mel_filter_bank
+    def _transforms(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Mel filters (freq, mels), their pseudo-inverse (mels, freq) and the STFT window (n_fft,), float32 on the
+        CPU, computed in float64 from the config."""
+        from transformers.audio_utils import mel_filter_bank
 
-            filters = mel_filter_bank(
-                num_frequency_bins=self.n_fft // 2 + 1,
-                num_mel_filters=self.num_mel_bins,
-                min_frequency=self.f_min,
-                max_frequency=self.f_max,
-                sampling_rate=self.sample_rate,
-                norm="slaney",
-                mel_scale="slaney",
-            )
-            filters = torch.from_numpy(np.asarray(filters, dtype=np.float64))
-            inverse = torch.linalg.pinv(filters)
-            window = torch.hann_window(self.n_fft, dtype=torch.float64)
-            self._bases[key] = tuple(x.to(device=device, dtype=dtype) for x in (filters, inverse, window))
-        return self._bases[key]
+        filters = mel_filter_bank(
+            num_frequency_bins=self.n_fft // 2 + 1,
+            num_mel_filters=self.num_mel_bins,
+            min_frequency=self.f_min,
+            max_frequency=self.f_max,
+            sampling_rate=self.sample_rate,
+            norm="slaney",
+            mel_scale="slaney",
+        )
+        filters = torch.from_numpy(np.asarray(filters, dtype=np.float64)).to("cpu")
+        window = torch.hann_window(self.n_fft, dtype=torch.float64, device="cpu")
+        return filters.float(), torch.linalg.pinv(filters).float(), window.float()
+
+    def reset_buffers(self) -> None:
+        """Recompute the transforms into the buffers (after `from_pretrained` left non-persistent buffers empty)."""
+        from transformers import initialization as init
+
+        for name, value in zip(("mel_filters", "mel_inverse", "window"), self._transforms(), strict=True):
+            init.copy_(getattr(self, name), value)
 
     def _stft(self, audio: torch.Tensor, window: torch.Tensor) -> torch.Tensor:
         return torch.stft(
@@ -100,10 +112,9 @@ class MelFrontend(nn.Module):
         num_frames = samples // self.hop_length
         if num_frames == 0:
             raise ValueError(f"audio must hold at least hop_length={self.hop_length} samples, got {samples}")
-        filters, _, window = self._basis(audio.device, torch.float32)
-        magnitude = self._stft(audio[:, 0].float(), window).abs()  # (batch, freq, stft_frames)
+        magnitude = self._stft(audio[:, 0].float(), self.window).abs()  # (batch, freq, stft_frames)
         magnitude = magnitude[..., : num_frames * self.frames_per_latent]
-        mel = torch.log(torch.clamp(filters.T @ magnitude, min=self.log_floor))  # (batch, mels, stft_frames)
+        mel = torch.log(torch.clamp(self.mel_filters.T @ magnitude, min=self.log_floor))  # (batch, mels, stft_frames)
         mel = mel.transpose(1, 2).reshape(batch, num_frames, self.latent_dim)
         return mel.to(audio.dtype)
 
@@ -115,9 +126,9 @@ class MelFrontend(nn.Module):
         ``generator`` (seeded with 0 when none is given, so that decoding is deterministic).
         """
         batch, num_frames, _ = latents.shape
-        _, inverse, window = self._basis(latents.device, torch.float32)
+        window = self.window
         mel = latents.float().reshape(batch, num_frames * self.frames_per_latent, self.num_mel_bins)
-        magnitude = torch.clamp(inverse.T @ torch.exp(mel).transpose(1, 2), min=0.0)  # (batch, freq, stft_frames)
+        magnitude = torch.clamp(self.mel_inverse.T @ torch.exp(mel).transpose(1, 2), min=0.0)  # (batch, freq, frames)
         # centred STFT of N hops has N + 1 frames: repeat the last so that istft gives exactly N hops.
         magnitude = torch.cat([magnitude, magnitude[..., -1:]], dim=-1)
         length = num_frames * self.hop_length

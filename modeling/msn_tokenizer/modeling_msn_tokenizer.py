@@ -4,12 +4,15 @@ Paper: "Make Some Noise: Towards LLM audio reasoning and generation using sound 
 Gamper), Sections III and IV-A. One token per latent frame of the front end; with the Stable Audio Open
 VAE that is 44100 / 2048 = 21.53 tokens per second.
 
-Data flow (shapes for a batch of B clips of T samples, F = T // hop_length frames):
+Data flow (shapes for a batch of B clips of T samples, F = ceil(T / hop_length) frames, see `num_frames`):
 
-    audio (B, C, T) --front end--> z (B, F, latent_dim) --normalise--> z_n
+    audio (B, C, T) --pad to F * hop, front end--> z (B, F, latent_dim) --normalise--> z_n
     z_n --causal encoder--> z_e (B, F, codebook_dim) --VQ--> codes (B, F), q (B, F, codebook_dim)
     (x_t, t, q) --DiT--> velocity (B, F, latent_dim)        [flow matching]
     (0,   0, q) --DiT--> z_n estimate                       [MSE baseline]
+
+The public codes carry a codebook axis, as transformers' EnCodec, DAC and Mimi codes do: `audio_codes` of
+shape (B, num_codebooks = 1, F), so code that uses a tokenizer can swap another one in without special cases.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from torch import nn
 from transformers import PreTrainedModel
 from transformers import initialization as init
 from transformers.modeling_layers import GradientCheckpointingLayer
+from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
 from transformers.utils import ModelOutput
 
 from .configuration_msn_tokenizer import MSNTokenizerConfig
@@ -41,7 +45,7 @@ class MSNTokenizerOutput(ModelOutput):
         reconstruction_loss (`torch.FloatTensor` of shape `()`): flow-matching velocity MSE, or latent MSE in
             the `"mse"` objective, in normalised latent units.
         commitment_loss (`torch.FloatTensor` of shape `()`): ||z_e - sg(q)||^2 per dimension.
-        codes (`torch.LongTensor` of shape `(batch_size, num_frames)`): token of each latent frame.
+        audio_codes (`torch.LongTensor` of shape `(batch_size, 1, num_frames)`): token of each latent frame.
         frame_mask (`torch.BoolTensor` of shape `(batch_size, num_frames)`): frames that hold real audio.
         codebook_perplexity (`torch.FloatTensor` of shape `()`): exp(entropy) of the batch's code histogram.
         codebook_usage (`torch.FloatTensor` of shape `()`): fraction of codes used in the batch.
@@ -51,11 +55,44 @@ class MSNTokenizerOutput(ModelOutput):
     loss: torch.FloatTensor | None = None
     reconstruction_loss: torch.FloatTensor | None = None
     commitment_loss: torch.FloatTensor | None = None
-    codes: torch.LongTensor | None = None
+    audio_codes: torch.LongTensor | None = None
     frame_mask: torch.BoolTensor | None = None
     codebook_perplexity: torch.FloatTensor | None = None
     codebook_usage: torch.FloatTensor | None = None
     num_restarted_codes: int | None = None
+
+
+@dataclass
+class MSNTokenizerEncoderOutput(ModelOutput):
+    """Output of [`MSNTokenizerModel.encode`].
+
+    Args:
+        audio_codes (`torch.LongTensor` of shape `(batch_size, 1, num_frames)`): one token per latent frame
+            (one codebook), `num_frames = ceil(samples / hop_length)`.
+        frame_mask (`torch.BoolTensor` of shape `(batch_size, num_frames)`, *optional*): frames that hold real
+            audio, from `padding_mask` (None when no `padding_mask` was given: every frame is real).
+    """
+
+    audio_codes: torch.LongTensor | None = None
+    frame_mask: torch.BoolTensor | None = None
+
+
+@dataclass
+class MSNTokenizerDecoderOutput(ModelOutput):
+    """Output of [`MSNTokenizerModel.decode`].
+
+    Args:
+        audio_values (`torch.FloatTensor` of shape `(batch_size, audio_channels, samples)`): audio at
+            `sample_rate`; `samples = num_frames * hop_length`, or the length of `padding_mask` when one is given
+            (samples past each clip's length are zero).
+    """
+
+    audio_values: torch.FloatTensor | None = None
+
+
+def is_tracing() -> bool:
+    """Whether torch.compile, torch.export or torch.jit is tracing: data-dependent checks are skipped then."""
+    return torch.compiler.is_compiling() or torch.compiler.is_exporting() or torch.jit.is_tracing()
 
 
 def rotary_cos_sin(num_frames: int, head_dim: int, theta: float, device, dtype) -> tuple[torch.Tensor, torch.Tensor]:
@@ -80,11 +117,37 @@ def timestep_embedding(t: torch.Tensor, dim: int, max_period: float = 10000.0) -
     return torch.cat([torch.cos(args), torch.sin(args)], dim=-1)
 
 
+def eager_attention_forward(
+    module: nn.Module,
+    query: torch.Tensor,
+    key: torch.Tensor,
+    value: torch.Tensor,
+    attention_mask: torch.Tensor | None,
+    scaling: float,
+    dropout: float = 0.0,
+    **kwargs,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """softmax(Q K^T * scaling + mask) V, written out. query/key/value (batch, heads, frames, head_dim),
+    attention_mask additive (batch, 1, frames or 1, frames) -> (batch, frames, heads, head_dim), weights."""
+    weights = torch.matmul(query, key.transpose(-1, -2)) * scaling
+    if attention_mask is not None:
+        weights = weights + attention_mask
+    weights = F.softmax(weights, dim=-1, dtype=torch.float32).to(query.dtype)
+    weights = F.dropout(weights, p=dropout, training=module.training)
+    return torch.matmul(weights, value).transpose(1, 2).contiguous(), weights
+
+
 class MSNAttention(nn.Module):
-    def __init__(self, config: MSNTokenizerConfig):
+    """Multi-head self-attention with rotary positions, through the attention function the config names
+    (`attn_implementation`: `"sdpa"` by default, `"eager"`; they give the same outputs)."""
+
+    def __init__(self, config: MSNTokenizerConfig, is_causal: bool):
         super().__init__()
+        self.config = config
         self.num_heads = config.num_attention_heads
         self.head_dim = config.head_dim
+        self.scaling = config.head_dim**-0.5
+        self.is_causal = is_causal
         self.qkv = nn.Linear(config.hidden_size, 3 * config.hidden_size)
         self.out_proj = nn.Linear(config.hidden_size, config.hidden_size)
         self.dropout = config.dropout
@@ -93,18 +156,20 @@ class MSNAttention(nn.Module):
         self,
         hidden_states: torch.Tensor,
         rotary: tuple[torch.Tensor, torch.Tensor],
-        causal: bool,
         attention_mask: torch.Tensor | None,
     ) -> torch.Tensor:
         batch, frames, _ = hidden_states.shape
         qkv = self.qkv(hidden_states).view(batch, frames, 3, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4)
         query, key, value = qkv.unbind(0)
         query, key = apply_rotary(query, *rotary), apply_rotary(key, *rotary)
-        attended = F.scaled_dot_product_attention(
-            query, key, value, attn_mask=attention_mask, is_causal=causal and attention_mask is None,
-            dropout_p=self.dropout if self.training else 0.0,
+        attention = eager_attention_forward
+        if self.config._attn_implementation != "eager":
+            attention = ALL_ATTENTION_FUNCTIONS[self.config._attn_implementation]
+        attended, _ = attention(
+            self, query, key, value, attention_mask, dropout=self.dropout if self.training else 0.0,
+            scaling=self.scaling, is_causal=self.is_causal and attention_mask is None,
         )
-        return self.out_proj(attended.transpose(1, 2).reshape(batch, frames, -1))
+        return self.out_proj(attended.reshape(batch, frames, -1))
 
 
 class MSNMLP(nn.Module):
@@ -124,12 +189,14 @@ class MSNEncoderLayer(GradientCheckpointingLayer):
     def __init__(self, config: MSNTokenizerConfig):
         super().__init__()
         self.attn_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
-        self.attn = MSNAttention(config)
+        self.attn = MSNAttention(config, is_causal=True)
         self.mlp_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
         self.mlp = MSNMLP(config)
 
-    def forward(self, hidden_states: torch.Tensor, rotary: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
-        hidden_states = hidden_states + self.attn(self.attn_norm(hidden_states), rotary, True, None)
+    def forward(
+        self, hidden_states: torch.Tensor, rotary: tuple[torch.Tensor, torch.Tensor], causal_mask: torch.Tensor | None
+    ) -> torch.Tensor:
+        hidden_states = hidden_states + self.attn(self.attn_norm(hidden_states), rotary, causal_mask)
         return hidden_states + self.mlp(self.mlp_norm(hidden_states))
 
 
@@ -139,7 +206,7 @@ class MSNDiTLayer(GradientCheckpointingLayer):
     def __init__(self, config: MSNTokenizerConfig):
         super().__init__()
         self.attn_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps, elementwise_affine=False)
-        self.attn = MSNAttention(config)
+        self.attn = MSNAttention(config, is_causal=False)
         self.mlp_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps, elementwise_affine=False)
         self.mlp = MSNMLP(config)
         self.modulation = nn.Linear(config.hidden_size, 6 * config.hidden_size)
@@ -154,7 +221,7 @@ class MSNDiTLayer(GradientCheckpointingLayer):
         modulation = self.modulation(F.silu(conditioning))[:, None]  # (batch, 1, 6 * hidden)
         shift_a, scale_a, gate_a, shift_m, scale_m, gate_m = modulation.chunk(6, dim=-1)
         normed = self.attn_norm(hidden_states) * (1 + scale_a) + shift_a
-        hidden_states = hidden_states + gate_a * self.attn(normed, rotary, False, attention_mask)
+        hidden_states = hidden_states + gate_a * self.attn(normed, rotary, attention_mask)
         normed = self.mlp_norm(hidden_states) * (1 + scale_m) + shift_m
         return hidden_states + gate_m * self.mlp(normed)
 
@@ -175,11 +242,17 @@ class MSNCausalEncoder(nn.Module):
 
     def forward(self, latents: torch.Tensor) -> torch.Tensor:
         hidden_states = self.input_proj(latents)
+        frames = latents.shape[1]
         rotary = rotary_cos_sin(
-            latents.shape[1], self.config.head_dim, self.config.rope_theta, latents.device, hidden_states.dtype
+            frames, self.config.head_dim, self.config.rope_theta, latents.device, hidden_states.dtype
         )
+        causal_mask = None  # SDPA and the other kernels take is_causal; the eager path needs the mask written out
+        if self.config._attn_implementation == "eager":
+            future = torch.ones(frames, frames, dtype=torch.bool, device=latents.device).triu(1)
+            causal_mask = torch.zeros(frames, frames, dtype=hidden_states.dtype, device=latents.device)
+            causal_mask = causal_mask.masked_fill(future, torch.finfo(hidden_states.dtype).min)[None, None]
         for layer in self.layers:
-            hidden_states = layer(hidden_states, rotary)
+            hidden_states = layer(hidden_states, rotary, causal_mask)
         return self.output_proj(self.norm(hidden_states))
 
 
@@ -211,10 +284,11 @@ class MSNDiTDecoder(nn.Module):
             sample.shape[1], self.config.head_dim, self.config.rope_theta, sample.device, hidden_states.dtype
         )
         attention_mask = None
-        if mask is not None and not bool(mask.all()):
+        if mask is not None:
             # a clip with no valid frame would attend to nothing (NaN); let it attend everywhere instead
-            keys = mask | ~mask.any(dim=1, keepdim=True)
-            attention_mask = keys[:, None, None, :]
+            keys = mask.bool() | ~mask.bool().any(dim=1, keepdim=True)
+            attention_mask = torch.zeros(keys.shape, dtype=hidden_states.dtype, device=keys.device)
+            attention_mask = attention_mask.masked_fill(~keys, torch.finfo(hidden_states.dtype).min)[:, None, None]
         for layer in self.layers:
             hidden_states = layer(hidden_states, conditioning, rotary, attention_mask)
         shift, scale = self.final_modulation(F.silu(conditioning))[:, None].chunk(2, dim=-1)
@@ -226,10 +300,16 @@ class MSNTokenizerPreTrainedModel(PreTrainedModel):
     base_model_prefix = "msn_tokenizer"
     main_input_name = "input_values"
     supports_gradient_checkpointing = True
+    _supports_sdpa = True
     _no_split_modules = ["MSNEncoderLayer", "MSNDiTLayer"]
+    # EMA statistics accumulate many small updates: they stay float32 whatever dtype the model is loaded in
+    _keep_in_fp32_modules = ["quantizer"]
 
     def _init_weights(self, module: nn.Module) -> None:
-        if isinstance(module, (MelFrontend, OobleckFrontend)):
+        if isinstance(module, MelFrontend):
+            module.reset_buffers()  # fixed transforms, computed from the config (non-persistent buffers)
+            return
+        if isinstance(module, OobleckFrontend):
             return
         super()._init_weights(module)
         if isinstance(module, MSNDiTLayer):
@@ -251,11 +331,13 @@ class MSNTokenizerPreTrainedModel(PreTrainedModel):
 
 
 class MSNTokenizerModel(MSNTokenizerPreTrainedModel):
-    """The LM-MSN sound tokenizer, with the audiocraft compression-model contract.
+    """The LM-MSN sound tokenizer, codec-shaped like transformers' `EncodecModel`, `DacModel` and `MimiModel`.
 
-    ``sample_rate``, ``frame_rate``, ``codebook_size`` (= ``cardinality``), ``num_codebooks`` (1),
-    ``bitrate``; ``encode(audio) -> codes``, ``decode(codes) -> audio``, ``encode_latents`` and
-    ``decode_latents`` to skip the front end.
+    ``encode(input_values, padding_mask)`` -> `audio_codes` of shape (batch, 1, frames);
+    ``decode(audio_codes, padding_mask)`` -> `audio_values` of shape (batch, channels, samples); ``forward`` gives
+    the training losses. The audiocraft compression-model properties are there too: ``sample_rate``,
+    ``frame_rate``, ``codebook_size`` (= ``cardinality``), ``num_codebooks`` (1), ``bitrate``, plus
+    ``num_frames`` (the frame-count rule) and ``encode_latents`` / ``decode_latents`` to skip the front end.
 
     Example:
 
@@ -266,9 +348,9 @@ class MSNTokenizerModel(MSNTokenizerPreTrainedModel):
     ...                             intermediate_size=128, codebook_size=256, codebook_dim=16)
     >>> model = MSNTokenizerModel(config).eval()
     >>> audio = torch.randn(2, 1, 22050)  # (batch, channels, samples): 1 s at 22.05 kHz
-    >>> codes = model.encode(audio)       # (2, 21): 21.5 tokens per second
-    >>> model.decode(codes, num_steps=4).shape
-    torch.Size([2, 1, 21504])
+    >>> codes = model.encode(audio).audio_codes  # (2, 1, 22): ceil(22050 / 1024) tokens per clip
+    >>> model.decode(codes, num_steps=4).audio_values.shape
+    torch.Size([2, 1, 22528])
     ```
     """
 
@@ -277,8 +359,9 @@ class MSNTokenizerModel(MSNTokenizerPreTrainedModel):
         if frontend is None:
             frontend = build_frontend(config.frontend_type, config.frontend_config)
         self.frontend = frontend
-        for module in self.frontend.modules():
-            module._is_hf_initialized = True  # frozen: never re-initialised by post_init
+        if not isinstance(frontend, MelFrontend):
+            for module in self.frontend.modules():
+                module._is_hf_initialized = True  # frozen pretrained weights: never re-initialised by post_init
         self.frontend.requires_grad_(False)
         if (self.frontend.hop_length, self.frontend.latent_dim) != (config.hop_length, config.latent_dim):
             raise ValueError(
@@ -345,8 +428,31 @@ class MSNTokenizerModel(MSNTokenizerPreTrainedModel):
         return self.config.bitrate
 
     def num_frames(self, num_samples: int | torch.Tensor) -> int | torch.Tensor:
-        """Tokens for a clip of ``num_samples`` samples (``samples // hop_length``)."""
-        return num_samples // self.hop_length
+        """Tokens for a clip of ``num_samples`` samples: ``ceil(num_samples / hop_length)``; see
+        [`MSNTokenizerConfig.num_frames`], the one frame-count rule that every caller uses."""
+        return self.config.num_frames(num_samples)
+
+    # ----- hub card ----------------------------------------------------------------------------------
+    hub_card_template = "msn_tokenizer.md"
+
+    def hub_card_fields(self) -> dict[str, str]:
+        """The values `export_for_hub` fills into `hub_cards/msn_tokenizer.md`."""
+        config = self.config
+        trainable = sum(p.numel() for name, p in self.named_parameters() if not name.startswith("frontend."))
+        return {
+            "frontend_type": config.frontend_type,
+            "sample_rate": str(config.sampling_rate),
+            "audio_channels": str(config.audio_channels),
+            "hop_length": str(config.hop_length),
+            "frame_rate": f"{config.frame_rate:.2f}",
+            "codebook_size": str(config.codebook_size),
+            "bitrate": f"{config.bitrate:.0f}",
+            "decoder_objective": config.decoder_objective,
+            "hidden_size": str(config.hidden_size),
+            "encoder_layers": str(config.encoder_layers),
+            "decoder_layers": str(config.decoder_layers),
+            "trainable_parameters": f"{trainable / 1e6:.1f} M",
+        }
 
     # ----- latent normalisation ----------------------------------------------------------------------
     def set_latent_statistics(self, mean: torch.Tensor, std: torch.Tensor) -> None:
@@ -366,50 +472,87 @@ class MSNTokenizerModel(MSNTokenizerPreTrainedModel):
     def denormalize_latents(self, latents: torch.Tensor) -> torch.Tensor:
         return latents * self.latent_std + self.latent_mean
 
-    # ----- input checks --------------------------------------------------------------------------------
+    # ----- input checks (the boundary: shapes and types always, values in eager mode) -------------------
     def _check_audio(self, audio: torch.Tensor) -> torch.Tensor:
+        """(batch, channels, samples) audio cast to the model's dtype, as transformers' audio models do."""
         if not isinstance(audio, torch.Tensor):
             raise TypeError(
-                f"audio must be a torch.Tensor of shape (batch, channels, samples), got {type(audio).__name__}"
+                f"input_values must be a torch.Tensor of shape (batch, channels, samples), got {type(audio).__name__}"
             )
         if not audio.is_floating_point():
-            raise TypeError(f"audio must be a floating-point tensor, got dtype {audio.dtype}")
+            raise TypeError(f"input_values must be a floating-point tensor, got dtype {audio.dtype}")
         if audio.dim() == 2 and self.channels == 1:
             audio = audio[:, None]
         if audio.dim() != 3 or audio.shape[1] != self.channels:
             raise ValueError(
-                f"audio must have shape (batch, {self.channels}, samples) for this {self.sample_rate} Hz front end, "
-                f"got {tuple(audio.shape)}; use MSNFeatureExtractor to resample and map channels"
+                f"input_values must have shape (batch, {self.channels}, samples) for this {self.sample_rate} Hz "
+                f"front end, got {tuple(audio.shape)}; use MSNFeatureExtractor to resample and map channels"
             )
-        if audio.shape[-1] < self.hop_length:
-            raise ValueError(f"audio must hold at least hop_length={self.hop_length} samples, got {audio.shape[-1]}")
-        if not bool(torch.isfinite(audio).all()):
-            raise ValueError("audio contains NaN or infinite values")
-        return audio
+        if audio.shape[-1] < 1:
+            raise ValueError(f"input_values must hold at least one sample, got shape {tuple(audio.shape)}")
+        # data-dependent, so eager only: the feature extractor and the data loaders check it where audio enters
+        if not is_tracing() and not bool(torch.isfinite(audio).all()):
+            raise ValueError("input_values contains NaN or infinite values")
+        return audio.to(self.dtype)
 
-    def _check_latents(self, latents: torch.Tensor) -> None:
-        if latents.dim() != 3 or latents.shape[-1] != self.config.latent_dim:
+    def _check_latents(self, latents: torch.Tensor) -> torch.Tensor:
+        if not isinstance(latents, torch.Tensor) or latents.dim() != 3 or latents.shape[-1] != self.config.latent_dim:
+            shape = tuple(latents.shape) if isinstance(latents, torch.Tensor) else type(latents).__name__
+            raise ValueError(f"latents must have shape (batch, frames, {self.config.latent_dim}), got {shape}")
+        return latents.to(self.dtype)
+
+    def _check_codes(self, audio_codes: torch.Tensor) -> torch.Tensor:
+        """(batch, 1, frames) codes -> (batch, frames) on the model's device."""
+        if not isinstance(audio_codes, torch.Tensor):
+            raise TypeError(
+                f"audio_codes must be a torch.LongTensor of shape (batch, 1, frames), got {type(audio_codes).__name__}"
+            )
+        if audio_codes.dim() != 3 or audio_codes.shape[1] != self.num_codebooks:
+            hint = "; add the codebook axis with codes[:, None]" if audio_codes.dim() == 2 else ""
             raise ValueError(
-                f"latents must have shape (batch, frames, {self.config.latent_dim}), got {tuple(latents.shape)}"
+                f"audio_codes must have shape (batch, {self.num_codebooks}, frames), got {tuple(audio_codes.shape)}"
+                + hint
             )
+        return audio_codes[:, 0].to(self.latent_mean.device)
 
-    def _check_codes(self, codes: torch.Tensor) -> torch.Tensor:
-        if not isinstance(codes, torch.Tensor):
-            raise TypeError(f"codes must be a torch.LongTensor of shape (batch, frames), got {type(codes).__name__}")
-        if codes.dim() == 1:
-            codes = codes[None]
-        if codes.dim() != 2:
-            raise ValueError(f"codes must have shape (batch, frames), got {tuple(codes.shape)}")
-        return codes
+    def _check_padding_mask(self, padding_mask: torch.Tensor | None, num_frames: int) -> torch.Tensor | None:
+        """padding_mask (batch, samples) whose length gives ``num_frames`` frames -> frame mask (batch, num_frames)."""
+        if padding_mask is None:
+            return None
+        if not isinstance(padding_mask, torch.Tensor) or padding_mask.dim() != 2:
+            shape = tuple(padding_mask.shape) if isinstance(padding_mask, torch.Tensor) else type(padding_mask).__name__
+            raise ValueError(f"padding_mask must have shape (batch, samples), got {shape}")
+        samples = padding_mask.shape[-1]
+        if self.num_frames(samples) != num_frames:
+            raise ValueError(
+                f"padding_mask has {samples} samples, which give {self.num_frames(samples)} frames, but the codes "
+                f"have {num_frames}"
+            )
+        return self.frame_mask_from_padding_mask(padding_mask, num_frames)
 
     def frame_mask_from_lengths(self, lengths: torch.Tensor, num_frames: int) -> torch.Tensor:
-        """lengths (batch,) in samples -> frame mask (batch, num_frames): frames holding any audio."""
-        valid_frames = (lengths.long() + self.hop_length - 1) // self.hop_length
+        """lengths (batch,) in samples -> frame mask (batch, num_frames): the first ``num_frames(length)`` frames."""
+        valid_frames = self.num_frames(lengths.long())
         return torch.arange(num_frames, device=lengths.device)[None] < valid_frames[:, None]
 
     def frame_mask_from_padding_mask(self, padding_mask: torch.Tensor, num_frames: int) -> torch.Tensor:
-        """padding_mask (batch, samples), 1 = audio -> frame mask (batch, num_frames): frames holding any audio."""
+        """padding_mask (batch, samples), 1 = audio (right padding) -> frame mask (batch, num_frames)."""
         return self.frame_mask_from_lengths(padding_mask.long().sum(-1), num_frames)
+
+    # ----- audio <-> front-end latents ----------------------------------------------------------------
+    def audio_to_latents(self, input_values: torch.Tensor) -> torch.Tensor:
+        """Audio (batch, channels, samples) -> front-end latents (batch, num_frames(samples), latent_dim).
+
+        The audio is zero-padded at its end to whole frames first (`num_frames`), so no sample is dropped.
+        """
+        audio = self._check_audio(input_values)
+        samples = audio.shape[-1]
+        audio = F.pad(audio, (0, self.num_frames(samples) * self.hop_length - samples))
+        return self.frontend.encode(audio)  # frozen: the front ends run without gradients
+
+    def latents_to_audio(self, latents: torch.Tensor) -> torch.Tensor:
+        """Front-end latents (batch, frames, latent_dim) -> audio (batch, channels, frames * hop_length)."""
+        return self.frontend.decode(self._check_latents(latents))
 
     # ----- forward: training losses --------------------------------------------------------------------
     def forward(
@@ -418,7 +561,6 @@ class MSNTokenizerModel(MSNTokenizerPreTrainedModel):
         padding_mask: torch.Tensor | None = None,
         latents: torch.Tensor | None = None,
         frame_mask: torch.Tensor | None = None,
-        lengths: torch.Tensor | None = None,
         generator: torch.Generator | None = None,
         return_dict: bool | None = None,
     ) -> MSNTokenizerOutput | tuple:
@@ -430,20 +572,16 @@ class MSNTokenizerModel(MSNTokenizerPreTrainedModel):
             latents (`torch.FloatTensor` of shape `(batch, frames, latent_dim)`, *optional*): front-end latents
                 (un-normalised), instead of audio.
             frame_mask (`torch.BoolTensor` of shape `(batch, frames)`, *optional*): valid latent frames.
-            lengths (`torch.LongTensor` of shape `(batch,)`, *optional*): samples of real audio per clip, used when
-                `padding_mask` is absent (so that `model(**feature_extractor(...))` works).
             generator (`torch.Generator`, *optional*): noise and times of the flow-matching loss.
         """
         return_dict = return_dict if return_dict is not None else self.config.return_dict
         if (input_values is None) == (latents is None):
             raise ValueError("pass exactly one of input_values (audio) or latents")
         if latents is None:
-            latents = self.frontend.encode(self._check_audio(input_values))
+            latents = self.audio_to_latents(input_values)
             if frame_mask is None and padding_mask is not None:
                 frame_mask = self.frame_mask_from_padding_mask(padding_mask, latents.shape[1])
-            elif frame_mask is None and lengths is not None:
-                frame_mask = self.frame_mask_from_lengths(lengths, latents.shape[1])
-        self._check_latents(latents)
+        latents = self._check_latents(latents)
         if frame_mask is not None:
             frame_mask = frame_mask.bool()
         target = self.normalize_latents(latents)
@@ -460,7 +598,7 @@ class MSNTokenizerModel(MSNTokenizerPreTrainedModel):
             loss=loss,
             reconstruction_loss=reconstruction_loss,
             commitment_loss=quantized.commitment_loss,
-            codes=quantized.codes,
+            audio_codes=quantized.codes[:, None],
             frame_mask=frame_mask,
             codebook_perplexity=quantized.perplexity,
             codebook_usage=quantized.usage,
@@ -476,37 +614,57 @@ class MSNTokenizerModel(MSNTokenizerPreTrainedModel):
 
     # ----- inference -----------------------------------------------------------------------------------
     @torch.no_grad()
-    def encode_latents(self, latents: torch.Tensor) -> torch.Tensor:
-        """Front-end latents (batch, frames, latent_dim) -> codes (batch, frames)."""
-        self._check_latents(latents)
-        return self.quantizer.nearest_codes(self.encoder(self.normalize_latents(latents)))
+    def encode_latents(self, latents: torch.Tensor) -> torch.LongTensor:
+        """Front-end latents (batch, frames, latent_dim) -> audio_codes (batch, 1, frames)."""
+        latents = self._check_latents(latents)
+        return self.quantizer.nearest_codes(self.encoder(self.normalize_latents(latents)))[:, None]
 
     @torch.no_grad()
-    def encode(self, audio: torch.Tensor) -> torch.Tensor:
-        """Audio (batch, channels, samples) at ``sample_rate`` -> codes (batch, samples // hop_length).
+    def encode(
+        self,
+        input_values: torch.Tensor,
+        padding_mask: torch.Tensor | None = None,
+        return_dict: bool | None = None,
+    ) -> MSNTokenizerEncoderOutput | tuple:
+        """Audio -> codes, one per `hop_length` samples (a partial last frame is zero-padded, see `num_frames`).
 
-        Padding at the end of a clip does not change the codes of the frames before it (causal encoder).
+        Args:
+            input_values (`torch.FloatTensor` of shape `(batch, channels, samples)`): audio at `sample_rate`
+                (what [`MSNFeatureExtractor`] returns); cast to the model's dtype.
+            padding_mask (`torch.LongTensor` of shape `(batch, samples)`, *optional*): 1 = audio, 0 = right
+                padding; gives `frame_mask`. The encoder is causal, so padding never changes earlier codes.
+
+        Returns:
+            [`MSNTokenizerEncoderOutput`] with `audio_codes` (batch, 1, ceil(samples / hop_length)) and `frame_mask`.
         """
-        return self.encode_latents(self.frontend.encode(self._check_audio(audio)))
+        return_dict = return_dict if return_dict is not None else self.config.return_dict
+        latents = self.audio_to_latents(input_values)
+        audio_codes = self.encode_latents(latents)
+        frame_mask = self._check_padding_mask(padding_mask, audio_codes.shape[-1])
+        output = MSNTokenizerEncoderOutput(audio_codes=audio_codes, frame_mask=frame_mask)
+        return output if return_dict else output.to_tuple()
 
     @torch.no_grad()
     def decode_latents(
         self,
-        codes: torch.Tensor,
+        audio_codes: torch.Tensor,
         num_steps: int = 10,
         scheduler: str = "euler",
         temperature: float = 1.0,
         generator: torch.Generator | None = None,
         frame_mask: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """Codes (batch, frames) -> front-end latents (batch, frames, latent_dim).
+        """audio_codes (batch, 1, frames) -> front-end latents (batch, frames, latent_dim).
 
         Flow matching integrates the ODE with a diffusers scheduler (``"euler"`` or ``"heun"``) in
         ``num_steps`` steps from ``temperature`` x N(0, I) noise; the MSE baseline is one forward pass
-        (``num_steps``, ``scheduler``, ``temperature`` unused).
+        (``num_steps``, ``scheduler``, ``temperature`` unused). ``frame_mask`` (batch, frames) hides padded
+        frames from the non-causal decoder.
         """
-        codes = self._check_codes(codes)
-        condition = self.quantizer.lookup(codes.to(self.latent_mean.device)).to(self.latent_mean.dtype)
+        codes = self._check_codes(audio_codes)
+        if not is_tracing():
+            self.quantizer.check_codes(codes)
+        condition = self.quantizer.lookup(codes).to(self.dtype)
         if self.config.decoder_objective == "mse":
             normalized = self._regress(condition, frame_mask)
         else:
@@ -520,12 +678,32 @@ class MSNTokenizerModel(MSNTokenizerPreTrainedModel):
     @torch.no_grad()
     def decode(
         self,
-        codes: torch.Tensor,
+        audio_codes: torch.Tensor,
+        padding_mask: torch.Tensor | None = None,
         num_steps: int = 10,
         scheduler: str = "euler",
         temperature: float = 1.0,
         generator: torch.Generator | None = None,
-    ) -> torch.Tensor:
-        """Codes (batch, frames) -> audio (batch, channels, frames * hop_length) at ``sample_rate``."""
-        latents = self.decode_latents(codes, num_steps, scheduler, temperature, generator)
-        return self.frontend.decode(latents)
+        return_dict: bool | None = None,
+    ) -> MSNTokenizerDecoderOutput | tuple:
+        """Codes -> audio.
+
+        Args:
+            audio_codes (`torch.LongTensor` of shape `(batch, 1, frames)`): what `encode` returned.
+            padding_mask (`torch.LongTensor` of shape `(batch, samples)`, *optional*): the padding mask of the
+                encoded batch. The output is trimmed to its length and zero past each clip's length, and padded
+                frames are hidden from the decoder, so each clip decodes as if it were alone.
+            num_steps, scheduler, temperature, generator: the flow-matching sampler (see `decode_latents`).
+
+        Returns:
+            [`MSNTokenizerDecoderOutput`] with `audio_values` (batch, channels, samples) at `sample_rate`.
+        """
+        return_dict = return_dict if return_dict is not None else self.config.return_dict
+        codes = self._check_codes(audio_codes)
+        frame_mask = self._check_padding_mask(padding_mask, codes.shape[-1])
+        latents = self.decode_latents(audio_codes, num_steps, scheduler, temperature, generator, frame_mask)
+        audio = self.frontend.decode(latents)
+        if padding_mask is not None:
+            audio = audio[..., : padding_mask.shape[-1]] * padding_mask[:, None].to(audio.dtype)
+        output = MSNTokenizerDecoderOutput(audio_values=audio)
+        return output if return_dict else output.to_tuple()

@@ -7,6 +7,10 @@ EMA assignment count falls below ``dead_code_threshold`` are restarted from rand
 current batch (Dhariwal et al. 2020, Jukebox), which also initialises the codebook from data on the first
 training step. Under ``torch.distributed`` the EMA statistics are summed over processes and the restart
 samples are broadcast from rank 0, so every process keeps the same codebook.
+
+The codebook and its statistics stay float32 whatever dtype the model is cast to (``model.to(torch.bfloat16)``,
+``.half()``): an EMA of many small updates is lost in bf16's 8-bit mantissa. Inputs of any float dtype are
+quantised in float32 and the code vectors are returned in the input's dtype.
 """
 
 from __future__ import annotations
@@ -16,7 +20,8 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 import torch.nn.functional as F
-from torch import nn
+
+from .precision import Float32BuffersMixin
 
 
 @dataclass
@@ -54,7 +59,7 @@ def _distributed() -> bool:
     return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
 
 
-class VectorQuantizer(nn.Module):
+class VectorQuantizer(Float32BuffersMixin):
     """Nearest-code quantiser with EMA codebook, straight-through gradients and dead-code restart.
 
     Args:
@@ -79,9 +84,12 @@ class VectorQuantizer(nn.Module):
         self.decay = decay
         self.epsilon = epsilon
         self.dead_code_threshold = dead_code_threshold
-        self.register_buffer("codebook", torch.randn(codebook_size, codebook_dim))
-        self.register_buffer("ema_cluster_size", torch.zeros(codebook_size))
-        self.register_buffer("ema_embed_sum", torch.zeros(codebook_size, codebook_dim))
+        # float32 even when the model is built under another default dtype (from_pretrained(dtype=...))
+        self.register_buffer("codebook", torch.randn(codebook_size, codebook_dim, dtype=torch.float32))
+        self.register_buffer("ema_cluster_size", torch.zeros(codebook_size, dtype=torch.float32))
+        self.register_buffer("ema_embed_sum", torch.zeros(codebook_size, codebook_dim, dtype=torch.float32))
+
+    float32_buffers = ("codebook", "ema_cluster_size", "ema_embed_sum")
 
     def reset_parameters(self) -> None:
         """Codes ~ N(0, 1); EMA counts and sums 0 (consistent), so the first training step restarts codes from data."""
@@ -101,14 +109,20 @@ class VectorQuantizer(nn.Module):
         distances = flat.pow(2).sum(-1, keepdim=True) - 2 * flat @ codebook.T + codebook.pow(2).sum(-1)[None]
         return distances.argmin(dim=-1).reshape(latents.shape[:-1])
 
-    def lookup(self, codes: torch.Tensor) -> torch.Tensor:
-        """codes (...) -> code vectors (..., codebook_dim); raises on indices outside [0, codebook_size)."""
+    def check_codes(self, codes: torch.Tensor) -> None:
+        """Raises `TypeError` for a non-integer tensor and `ValueError` for indices outside [0, codebook_size).
+
+        Data-dependent (it reads the values), so callers run it in eager mode only; `lookup` does not.
+        """
         if codes.dtype not in (torch.int64, torch.int32, torch.int16, torch.uint8):
             raise TypeError(f"codes must be an integer tensor, got dtype {codes.dtype}")
         if codes.numel() and (int(codes.min()) < 0 or int(codes.max()) >= self.codebook_size):
             raise ValueError(
                 f"codes must lie in [0, {self.codebook_size}), got values in [{int(codes.min())}, {int(codes.max())}]"
             )
+
+    def lookup(self, codes: torch.Tensor) -> torch.Tensor:
+        """codes (...) -> float32 code vectors (..., codebook_dim). Check them first with `check_codes`."""
         return F.embedding(codes.long(), self.codebook)
 
     def forward(self, latents: torch.Tensor, mask: torch.Tensor | None = None) -> QuantizerOutput:
@@ -120,7 +134,7 @@ class VectorQuantizer(nn.Module):
         if self.training:
             num_restarted = self._update_codebook(latents.detach(), codes, mask)
             codes = self.nearest_codes(latents) if num_restarted else codes
-        quantized = self.lookup(codes).to(latents.dtype)
+        quantized = self.lookup(codes).to(latents.dtype)  # the codebook is float32 (module docstring)
         weights = mask.to(latents.dtype)[..., None]
         denominator = weights.sum().clamp(min=1.0) * self.codebook_dim
         commitment_loss = ((latents - quantized.detach()).pow(2) * weights).sum() / denominator

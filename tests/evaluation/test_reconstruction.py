@@ -6,7 +6,7 @@ from helpers import tiny_config_kwargs, write_manifest
 
 from soundlm import MSNTokenizerConfig, MSNTokenizerModel
 from soundlm.evaluation.reconstruction import format_table, main, reconstruction_table
-from soundlm.training.common.latent_cache import LatentCache
+from soundlm.processing.latent_cache import LatentCache
 
 
 def _model(objective):
@@ -46,7 +46,7 @@ def test_command_line_prints_table_writes_json_and_examples(tmp_path, real_clips
         _model("flow_matching" if name == "fm" else "mse").save_pretrained(tmp_path / name)
     result = main([
         "--model", f"VQ + FM={tmp_path / 'fm'}", "--model", f"VQ + MSE={tmp_path / 'mse'}",
-        "--manifest", str(manifest), "--split", "test", "--num_steps", "2", "--cache_dir", str(tmp_path / "cache"),
+        "--data", str(manifest), "--split", "test", "--num_steps", "2", "--cache_dir", str(tmp_path / "cache"),
         "--out", str(tmp_path / "r.json"), "--write_audio", str(tmp_path / "wav"),
     ])
     printed = capsys.readouterr().out
@@ -54,5 +54,5 @@ def test_command_line_prints_table_writes_json_and_examples(tmp_path, real_clips
     assert json.loads((tmp_path / "r.json").read_text())["rows"]["all"]["clips"] == 1 == result["rows"]["all"]["clips"]
     assert len(list((tmp_path / "wav").glob("*.wav"))) == 3  # front end + two tokenizers
     with pytest.raises(ValueError, match="no clip of split 'valid'"):
-        main(["--model", f"x={tmp_path / 'fm'}", "--manifest", str(manifest), "--split", "valid",
+        main(["--model", f"x={tmp_path / 'fm'}", "--data", str(manifest), "--split", "valid",
               "--cache_dir", str(tmp_path / "cache")])

@@ -17,6 +17,7 @@ from soundlm.processing.audio_datasets import (
     read_row_audio,
     window_spans,
 )
+from soundlm.processing.audio_io import AudioInputError
 
 RATE = 8000
 
@@ -83,9 +84,9 @@ def test_jsonl_manifest_list_labels_instruction_and_bad_lines(tmp_path):
     assert ds[0]["label"] == "dog, bark"
     assert (ds[0]["instruction"], ds[0]["response"]) == ("What is it?", "A dog.")
     assert json.loads(ds[0]["meta"]) == {"k": 1}
-    reasons = {item["source_id"]: item["reason"] for item in rejected}
-    assert reasons["m.jsonl:2"].startswith("invalid JSON")
-    assert reasons["m.jsonl:3"].startswith("unreadable: no such file")
+    reasons = {item["source_id"]: (item["category"], item["reason"]) for item in rejected}
+    assert reasons["m.jsonl:2"][0] == "bad_row" and reasons["m.jsonl:2"][1].startswith("invalid JSON")
+    assert reasons["m.jsonl:3"][0] == "unreadable" and reasons["m.jsonl:3"][1].startswith("no such file")
 
 
 def test_audio_folder_with_and_without_metadata(tmp_path):
@@ -193,12 +194,14 @@ def test_load_time_rejections_are_reported_not_raised(tmp_path):
     )
     ds, rejected = load_audio_dataset(tmp_path / "m.csv", return_rejected=True)
     assert len(ds) == 1
-    reasons = sorted((item["source_id"], item["reason"].split(":")[0]) for item in rejected)
-    assert reasons == [
-        ("m.csv:3", "unreadable"), ("m.csv:4", "empty"), ("m.csv:5", "unreadable"),
-        ("m.csv:6", "zero-length after trimming"), ("m.csv:7", "zero-length window"), ("m.csv:8", "bad start"),
-        ("m.csv:9", "empty 'path'"),
+    categories = sorted((item["source_id"], item["category"]) for item in rejected)
+    assert categories == [
+        ("m.csv:3", "unreadable"), ("m.csv:4", "empty"), ("m.csv:5", "unreadable"), ("m.csv:6", "bad_window"),
+        ("m.csv:7", "bad_window"), ("m.csv:8", "bad_window"), ("m.csv:9", "bad_row"),
     ]
+    reasons = {item["source_id"]: item["reason"] for item in rejected}
+    assert reasons["m.csv:6"].startswith("zero-length after trimming")
+    assert reasons["m.csv:7"].startswith("zero-length window") and reasons["m.csv:8"].startswith("bad start")
     assert load_audio_dataset(tmp_path / "m.csv")["key"] == ds["key"]  # without return_rejected: same rows
 
 
@@ -208,10 +211,12 @@ def test_decode_time_problems_name_their_category(tmp_path):
     _write(tmp_path / "nan.wav", noisy)
     (tmp_path / "m.csv").write_text("path\nnan.wav\n")
     row = load_audio_dataset(tmp_path / "m.csv")[0]
-    with pytest.raises(ValueError, match=r"^NaN or infinite samples: .*100 NaN"):
+    with pytest.raises(AudioInputError, match=r"nan\.wav contains 100 NaN") as error:
         read_row_audio(row)
-    with pytest.raises(ValueError, match="^unreadable"):
+    assert error.value.category == "non_finite" and isinstance(error.value, ValueError)
+    with pytest.raises(AudioInputError, match="gone.wav") as error:
         read_row_audio({**row, "audio_path": str(tmp_path / "gone.wav")})
+    assert error.value.category == "unreadable"
 
 
 @pytest.mark.parametrize(

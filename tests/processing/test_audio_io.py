@@ -283,6 +283,58 @@ def test_validate_audio_too_many_dims():
 
 
 # ------------------------------------------------------------------------------------------------------------
+# one error type, categorised where audio is read and validated
+
+
+def test_every_audio_problem_is_an_audio_input_error_with_its_category(tmp_path):
+    import pickle
+
+    from soundlm.processing.audio_io import AUDIO_ERROR_CATEGORIES, AudioInputError
+
+    sf.write(tmp_path / "short.wav", np.zeros(100, dtype=np.float32), 1000)
+    (tmp_path / "notes.wav").write_text("this is not audio")
+    nan = np.zeros(10, dtype=np.float32)
+    nan[3] = np.nan
+    cases = {
+        "unreadable": [lambda: load_audio(tmp_path / "nope.wav"), lambda: load_audio(tmp_path / "notes.wav")],
+        "bad_window": [lambda: load_audio(tmp_path / "short.wav", start=0.5),
+                       lambda: load_audio(tmp_path / "short.wav", start=0.05, end=0.01)],
+        "empty": [lambda: validate_audio(np.zeros(0, dtype=np.float32)),
+                  lambda: resample(np.zeros((1, 0), dtype=np.float32), 8000, 16000)],
+        "non_finite": [lambda: validate_audio(nan)],
+        "bad_shape": [lambda: validate_audio(np.zeros((1, 2, 3), dtype=np.float32))],
+        "channels": [lambda: to_channels(np.zeros((6, 10), dtype=np.float32), 2)],
+    }
+    for category, calls in cases.items():
+        assert category in AUDIO_ERROR_CATEGORIES
+        for call in calls:
+            with pytest.raises(AudioInputError) as caught:
+                call()
+            assert caught.value.category == category and isinstance(caught.value, ValueError)
+            copy = pickle.loads(pickle.dumps(caught.value))  # crosses process boundaries intact
+            assert (copy.category, str(copy)) == (category, str(caught.value))
+    with pytest.raises(ValueError, match="category must be one of"):
+        AudioInputError("weird", "x")
+    assert str(AudioInputError("empty", "x").with_context("item 2")) == "item 2: x"
+
+
+def test_formats_soundfile_cannot_read_fall_back_to_torchcodec(tmp_path):
+    pytest.importorskip("torchcodec", reason="torchcodec is not installed (scripts/test.sh installs soundlm[audio])")
+    import shutil
+    import subprocess
+
+    if shutil.which("ffmpeg") is None:
+        pytest.skip("ffmpeg is not installed")
+    sf.write(tmp_path / "tone.wav", sine(440, 16000, 0.5).T, 16000)
+    subprocess.run(["ffmpeg", "-loglevel", "error", "-i", str(tmp_path / "tone.wav"), "-c:a", "aac",
+                    str(tmp_path / "tone.m4a")], check=True)
+    audio, sr = load_audio(tmp_path / "tone.m4a")  # AAC: not libsndfile's
+    assert sr == 16000 and abs(audio.shape[-1] - 8000) < 2048 and abs(peak_frequency(audio[0], sr) - 440) < 10
+    from_bytes, _ = load_audio(io.BytesIO((tmp_path / "tone.m4a").read_bytes()), start=0.1, end=0.3)
+    assert from_bytes.shape[-1] == round(0.2 * sr)
+
+
+# ------------------------------------------------------------------------------------------------------------
 # documentation and real audio
 
 

@@ -57,20 +57,24 @@ class FakeAudioDecoder:
 # shapes for every input kind
 
 
+def lengths(batch) -> list[int]:
+    """Real samples per item: the padding mask's sum."""
+    return [int(n) for n in batch["padding_mask"].sum(-1)]
+
+
 def check_batch(batch, batch_size, channels=2, samples=SR):
     assert isinstance(batch, BatchFeature)
     assert batch["input_values"].shape == (batch_size, channels, samples)
     assert batch["input_values"].dtype == torch.float32
     assert batch["padding_mask"].shape == (batch_size, samples)
     assert batch["padding_mask"].dtype == torch.int64
-    assert batch["lengths"].shape == (batch_size,)
-    assert batch["lengths"].dtype == torch.int64
+    assert sorted(batch) == ["input_values", "padding_mask"]  # what the tokenizer's encode and forward take
 
 
 def test_numpy_mono(extractor):
     batch = extractor(np.full(SR // 2, 0.5, dtype=np.float32), sampling_rate=SR)
     check_batch(batch, 1)
-    assert batch["lengths"].tolist() == [SR // 2]
+    assert lengths(batch) == [SR // 2]
 
 
 def test_numpy_stereo_both_layouts(extractor):
@@ -85,7 +89,7 @@ def test_numpy_stereo_both_layouts(extractor):
 def test_torch_tensor(extractor):
     batch = extractor(torch.full((2, 1000), 0.25), sampling_rate=SR)
     check_batch(batch, 1)
-    assert batch["lengths"].tolist() == [1000]
+    assert lengths(batch) == [1000]
     assert torch.all(batch["input_values"][0, :, :1000] == 0.25)
 
 
@@ -102,7 +106,7 @@ def test_list_batch_mixed_kinds(extractor, tmp_path):
     ]
     batch = extractor(items, sampling_rate=SR)
     check_batch(batch, len(items))
-    assert batch["lengths"].tolist() == [100, 200, 4410, 300, 400, 500]
+    assert lengths(batch) == [100, 200, 4410, 300, 400, 500]
 
 
 def test_path_to_wav(extractor, tmp_path):
@@ -127,7 +131,7 @@ def test_datasets_dicts(extractor, tmp_path):
     ]
     batch = extractor(items)
     check_batch(batch, 3)
-    assert batch["lengths"].tolist() == [500, 1000, 700]
+    assert lengths(batch) == [500, 1000, 700]
     for i, n in enumerate([500, 1000, 700]):
         np.testing.assert_allclose(batch["input_values"][i, :, :n].numpy(), 0.5, atol=1e-4)
 
@@ -149,7 +153,7 @@ def test_return_numpy(extractor):
     assert isinstance(batch["input_values"], np.ndarray) and batch["input_values"].dtype == np.float32
     assert batch["input_values"].shape == (1, 2, SR)
     assert isinstance(batch["padding_mask"], np.ndarray) and batch["padding_mask"].dtype == np.int64
-    assert batch["lengths"].tolist() == [10]
+    assert lengths(batch) == [10]
 
 
 # ------------------------------------------------------------------------------------------------------------
@@ -158,7 +162,7 @@ def test_return_numpy(extractor):
 
 def test_resampling_preserves_frequency(extractor):
     batch = extractor(sine(1000.0, 16000, 1.0), sampling_rate=16000, return_tensors="np")
-    assert batch["lengths"].tolist() == [SR]
+    assert lengths(batch) == [SR]
     audio = batch["input_values"][0, 0]
     spectrum = np.abs(np.fft.rfft(audio * np.hanning(audio.size)))
     peak = np.fft.rfftfreq(audio.size, 1 / SR)[np.argmax(spectrum)]
@@ -172,7 +176,7 @@ def test_per_item_rates(extractor):
         np.zeros(24000, dtype=np.float32),  # at the call's sampling_rate
     ]
     batch = extractor(items, sampling_rate=48000)
-    assert batch["lengths"].tolist() == [SR, SR // 2, SR // 2]
+    assert lengths(batch) == [SR, SR // 2, SR // 2]
 
 
 def test_mono_is_duplicated_to_stereo(extractor):
@@ -208,10 +212,9 @@ def test_crop_and_pad_lengths_and_masks():
     batch = extractor([short, long], sampling_rate=SR, return_tensors="np")
     values, mask = batch["input_values"], batch["padding_mask"]
     assert values.shape == (2, 2, SR)
-    assert batch["lengths"].tolist() == [SR // 2, SR]
+    assert lengths(batch) == [SR // 2, SR]
     assert mask[0, : SR // 2].all() and not mask[0, SR // 2 :].any()
     assert mask[1].all()
-    np.testing.assert_array_equal(mask.sum(axis=1), batch["lengths"])
     np.testing.assert_array_equal(values[0, 0, : SR // 2], short)
     assert (values[0, :, SR // 2 :] == 0.25).all()  # padding_value
     np.testing.assert_array_equal(values[1, 1], long[:SR])  # crop="start" keeps the beginning
@@ -245,17 +248,13 @@ def test_no_clip_length_pads_to_whole_frames():
     extractor = MSNFeatureExtractor(clip_seconds=None, hop_length=100)
     batch = extractor([np.ones(250, dtype=np.float32), np.ones(120, dtype=np.float32)], sampling_rate=SR)
     assert batch["input_values"].shape == (2, 2, 300)
-    assert batch["lengths"].tolist() == [250, 120]
     assert batch["padding_mask"].sum(dim=1).tolist() == [250, 120]
-    assert extractor.num_frames(250) == 2 and extractor.num_frames(300) == 3 and extractor.num_frames(0) == 0
+    assert not hasattr(extractor, "num_frames")  # the frame count is the tokenizer's one rule
 
 
-def test_num_frames_default_hop():
+def test_default_clip_is_ten_seconds_of_the_vae_rate():
     extractor = MSNFeatureExtractor()
-    assert extractor.clip_samples == 441000
-    assert extractor.num_frames(441000) == 215  # floor(441000 / 2048), as the Oobleck VAE
-    with pytest.raises(ValueError, match=r"num_samples must be a non-negative integer, got -1"):
-        extractor.num_frames(-1)
+    assert extractor.clip_samples == 441000 and extractor.hop_length == 2048
 
 
 def test_truncation_false_keeps_long_items(extractor):
@@ -263,13 +262,13 @@ def test_truncation_false_keeps_long_items(extractor):
         [np.ones(SR + 10, dtype=np.float32), np.ones(5, dtype=np.float32)], sampling_rate=SR, truncation=False
     )
     assert batch["input_values"].shape == (2, 2, SR + 10)
-    assert batch["lengths"].tolist() == [SR + 10, 5]
+    assert lengths(batch) == [SR + 10, 5]
 
 
 def test_max_length_seconds_overrides_clip(extractor):
     batch = extractor(np.ones(SR, dtype=np.float32), sampling_rate=SR, max_length_seconds=0.5)
     assert batch["input_values"].shape == (1, 2, SR // 2)
-    assert batch["lengths"].tolist() == [SR // 2]
+    assert lengths(batch) == [SR // 2]
 
 
 def test_no_padding():
@@ -512,7 +511,7 @@ def test_missing_sampling_rate_warns_and_assumes_own_rate(extractor, monkeypatch
     messages = []
     monkeypatch.setattr(fe_module.logger, "warning_once", messages.append)
     batch = extractor(np.zeros(100, dtype=np.float32))
-    assert batch["lengths"].tolist() == [100]  # no resampling
+    assert lengths(batch) == [100]  # no resampling
     assert len(messages) == 1 and "sampling_rate" in messages[0] and "44100 Hz" in messages[0]
     messages.clear()
     extractor({"array": np.zeros(100), "sampling_rate": 16000})  # the item carries its rate
@@ -541,8 +540,8 @@ def test_real_recording():
     batch = extractor(REAL_RECORDING, return_tensors="np")
     expected = round(info.frames * SR / info.samplerate)
     assert batch["input_values"].shape == (1, 2, 441000)
-    assert abs(int(batch["lengths"][0]) - expected) <= 1
-    n = int(batch["lengths"][0])
+    assert abs(lengths(batch)[0] - expected) <= 1
+    n = lengths(batch)[0]
     values = batch["input_values"][0]
     np.testing.assert_array_equal(values[0], values[1])  # mono recording duplicated
     assert np.sqrt(np.mean(values[0, :n] ** 2)) > 1e-3 and not values[:, n:].any()

@@ -6,14 +6,14 @@ import torch
 from helpers import tiny_config_kwargs, write_manifest
 from safetensors.torch import load_file
 
-from soundlm.training.common.latent_cache import LatentCache
+from soundlm.processing.latent_cache import LatentCache
 from soundlm.training.train_tokenizer import main, sample_batch, train
 
 
 def _config(manifest, output_dir, **train_overrides):
     model = tiny_config_kwargs()
     return {
-        "data": {"manifest": str(manifest), "cache_dir": str(output_dir.parent / "cache"), "window_seconds": 0.5},
+        "data": {"source": str(manifest), "cache_dir": str(output_dir.parent / "cache"), "window_seconds": 0.5},
         "model": model,
         "train": {"output_dir": str(output_dir), "batch_size": 4, "max_steps": 6, "save_every": 3,
                   "log_every": 2, "warmup_steps": 2, **train_overrides},

@@ -19,10 +19,9 @@ def test_mel_frontend_frames_and_griffin_lim_keep_the_pitch():
     latents = frontend.encode(audio)
     assert latents.shape == (1, 62, 80)
     # stacking: latent frame k holds the log-mels of STFT frames 2k and 2k+1
-    filters, _, window = frontend._basis(audio.device, torch.float32)
-    magnitude = torch.stft(audio[0], 256, 64, window=window, center=True, pad_mode="constant",
+    magnitude = torch.stft(audio[0], 256, 64, window=frontend.window, center=True, pad_mode="constant",
                            return_complex=True).abs()
-    mel_frame_7 = torch.log(torch.clamp(filters.T @ magnitude[0, :, 7], min=1e-5))
+    mel_frame_7 = torch.log(torch.clamp(frontend.mel_filters.T @ magnitude[0, :, 7], min=1e-5))
     assert torch.allclose(latents[0, 3, 40:], mel_frame_7, atol=1e-5)
     decoded = frontend.decode(latents)
     assert decoded.shape == (1, 1, 62 * 128)
@@ -93,4 +92,14 @@ def test_tokenizer_on_a_pretrained_vae_folder_keeps_its_weights(tmp_path):
     for name, tensor in vae.state_dict().items():
         assert torch.equal(loaded.frontend.vae.state_dict()[name], tensor), name
     audio = torch.randn(1, 2, 160)
-    assert torch.equal(model.eval().encode(audio), loaded.eval().encode(audio))
+    assert torch.equal(model.eval().encode(audio).audio_codes, loaded.eval().encode(audio).audio_codes)
+
+
+def test_mel_transforms_stay_float32_and_out_of_checkpoints():
+    frontend = MelFrontend(sampling_rate=8000, n_fft=256, stft_hop_length=64, frames_per_latent=2, num_mel_bins=16)
+    assert frontend.state_dict() == {}  # nothing of the front end is written to a checkpoint
+    reference = frontend.mel_filters.clone()
+    frontend.to(torch.bfloat16)
+    assert frontend.mel_filters.dtype == torch.float32 and torch.equal(frontend.mel_filters, reference)
+    audio = torch.randn(1, 1, 800, dtype=torch.bfloat16)
+    assert frontend.encode(audio).dtype == torch.bfloat16

@@ -84,11 +84,23 @@ def test_mask_excludes_padding_from_statistics():
     assert quantizer.ema_cluster_size.sum().item() == pytest.approx(3 * (1 - quantizer.decay))
 
 
-def test_lookup_rejects_out_of_range_and_float_codes():
+def test_check_codes_rejects_out_of_range_and_float_codes():
     quantizer = make_quantizer()
     with pytest.raises(ValueError, match=r"codes must lie in \[0, 16\)"):
-        quantizer.lookup(torch.tensor([[0, 16]]))
+        quantizer.check_codes(torch.tensor([[0, 16]]))
     with pytest.raises(ValueError, match="codes must lie"):
-        quantizer.lookup(torch.tensor([[-1]]))
+        quantizer.check_codes(torch.tensor([[-1]]))
     with pytest.raises(TypeError, match="integer tensor"):
-        quantizer.lookup(torch.tensor([[0.0]]))
+        quantizer.check_codes(torch.tensor([[0.0]]))
+    quantizer.check_codes(torch.tensor([[0, 15]]))  # in range: no error
+
+
+def test_codebook_statistics_stay_float32_and_unrounded_under_a_bf16_cast():
+    quantizer = make_quantizer().train()
+    quantizer(torch.randn(2, 8, 4))  # some EMA state
+    before = {name: getattr(quantizer, name).clone() for name in ("codebook", "ema_cluster_size", "ema_embed_sum")}
+    quantizer.to(torch.bfloat16)
+    for name, value in before.items():
+        assert getattr(quantizer, name).dtype == torch.float32 and torch.equal(getattr(quantizer, name), value), name
+    output = quantizer(torch.randn(2, 8, 4, dtype=torch.bfloat16))  # bf16 input: float32 statistics updated
+    assert output.quantized.dtype == torch.bfloat16 and quantizer.ema_embed_sum.dtype == torch.float32

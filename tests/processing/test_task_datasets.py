@@ -5,8 +5,8 @@ from __future__ import annotations
 import datasets
 import pytest
 
+from soundlm.processing.task_datasets import lm_msn_task_dataset, mint_task_dataset
 from soundlm.processing.tasks import TaskExample
-from soundlm.training.common.task_datasets import lm_msn_task_dataset, mint_task_dataset
 
 SYSTEM = (
     "A chat between a curious user and an artificial intelligence assistant. The assistant gives helpful, "

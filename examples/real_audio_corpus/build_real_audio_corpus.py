@@ -6,14 +6,24 @@ Every clip is resampled to 44.1 kHz mono, cut into windows of at most 10 s (at m
 recording), and listed in ``manifest.csv`` with a category, a label, a one-line caption, its
 source and licence, and a train/test split that is made per *source recording*, never per window.
 
-Run it as a script::
+This is demo tooling, not part of the ``soundlm`` package. Which sounds are taken, with what label and
+caption, is data: the tables in ``sources.json`` beside this script (loaded once, at import). Audio is
+read with ``soundlm.processing.audio_io`` (soundfile, with torchcodec/FFmpeg as the fallback decoder).
 
-    python training/build_real_audio_corpus.py --out work/corpus
+Run it as a script from the repository root::
 
-or import it::
+    python examples/real_audio_corpus/build_real_audio_corpus.py --out work/corpus
 
-    from soundlm.training.build_real_audio_corpus import build_corpus
-    manifest_path = build_corpus("work/corpus", seed=0)
+or load it by path (the folder is not a package)::
+
+    import importlib.util, sys
+    spec = importlib.util.spec_from_file_location(
+        "build_real_audio_corpus", "examples/real_audio_corpus/build_real_audio_corpus.py"
+    )
+    builder = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = builder  # its dataclasses look their module up
+    spec.loader.exec_module(builder)
+    manifest_path = builder.build_corpus("work/corpus", seed=0)
 
 Limits of the result: many labels have only 1 to 3 source recordings; the Asterisk speech is 8 kHz
 telephone-band audio (nothing above 4 kHz); the espeak-ng speech is synthetic; the FluidSynth clips
@@ -45,10 +55,12 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import soundfile as sf
-import soxr
+
+from soundlm.processing.audio_io import AudioInputError, load_audio, resample, to_channels
 
 logger = logging.getLogger(__name__)
 
@@ -116,7 +128,92 @@ class SystemPaths:
     doc_dir: Path = Path("/usr/share/doc")
     fluidsynth: str = "fluidsynth"
     espeak: str = "espeak-ng"
-    ffmpeg: str = "ffmpeg"
+
+
+# --------------------------------------------------------------------------------------------------
+# Tables (sources.json)
+# --------------------------------------------------------------------------------------------------
+
+SOURCES_JSON = Path(__file__).resolve().with_name("sources.json")
+"""The hand-written tables (which sounds, labels, captions, regexes, sentences), beside this script."""
+
+# Table in sources.json -> the fields every entry must have, in the order of the tuples the code uses.
+TABLE_FIELDS: dict[str, tuple[str, ...]] = {
+    "farm_animals": ("label", "caption"),
+    "gcompris_instruments": ("label", "caption"),
+    "world_music": ("label", "caption"),
+    "memory_sound": ("pattern", "category", "label", "caption", "group"),
+    "gcompris_fallback_licenses": ("rcc", "pattern", "license"),
+    "opensfx": ("label", "caption"),
+    "cc_license_names": ("pattern", "spdx"),
+    "lmms": ("folder", "pattern", "category", "label", "caption"),
+    "fluidsynth_instruments": ("program", "low", "high", "noun"),
+    "espeak_sentences": ("voice", "gender", "lang", "language", "text"),
+    "alsa_sounds": ("category", "label", "caption"),
+}
+KEYED_TABLES = frozenset(
+    {"farm_animals", "gcompris_instruments", "world_music", "opensfx", "fluidsynth_instruments", "alsa_sounds"}
+)
+"""Tables whose entries are an object keyed by file stem, title or label; the others are lists."""
+_INT_FIELDS = frozenset({"program", "low", "high"})
+
+
+def load_tables(path: str | Path = SOURCES_JSON) -> dict[str, Any]:
+    """Read the tables of :data:`TABLE_FIELDS` from ``path`` and check them.
+
+    Returns ``{table: entries}``: for the :data:`KEYED_TABLES` a ``{key: tuple}`` dict, for the others
+    a tuple of tuples; each tuple holds the entry's fields in :data:`TABLE_FIELDS` order. Raises
+    ``ValueError`` naming the table and entry when one is missing, has the wrong shape, lacks a field,
+    or holds a value of the wrong type (integers for ``program``/``low``/``high``, strings elsewhere).
+    """
+    path = Path(path)
+    data = json.loads(path.read_text(encoding="utf-8"))
+    tables: dict[str, Any] = {}
+    for name, fields in TABLE_FIELDS.items():
+        table = data.get(name)
+        if not isinstance(table, dict) or "entries" not in table:
+            raise ValueError(f"{path}: table {name!r} is missing or has no 'entries'")
+        entries = table["entries"]
+        keyed = name in KEYED_TABLES
+        if not isinstance(entries, dict if keyed else list):
+            raise ValueError(f"{path}: {name}.entries must be a JSON {'object' if keyed else 'array'}")
+        pairs = entries.items() if keyed else enumerate(entries)
+        rows = {key: _table_row(path, name, key, entry, fields) for key, entry in pairs}
+        tables[name] = rows if keyed else tuple(rows.values())
+    return tables
+
+
+def _table_row(path: Path, table: str, key: object, entry: object, fields: Sequence[str]) -> tuple[Any, ...]:
+    where = f"{path}: {table}[{key!r}]"
+    if not isinstance(entry, dict):
+        raise ValueError(f"{where} must be a JSON object with fields {list(fields)}")
+    missing = [f for f in fields if f not in entry]
+    if missing:
+        raise ValueError(f"{where} lacks field(s) {missing}")
+    for f in fields:
+        want, what = (int, "an integer") if f in _INT_FIELDS else (str, "a string")
+        if not isinstance(entry[f], want) or isinstance(entry[f], bool):
+            raise ValueError(f"{where}.{f} must be {what}, got {entry[f]!r}")
+    return tuple(entry[f] for f in fields)
+
+
+_TABLES = load_tables()
+_FARM_ANIMALS: dict[str, tuple[str, str]] = _TABLES["farm_animals"]  # stem -> (label, caption)
+_GCOMPRIS_INSTRUMENTS: dict[str, tuple[str, str]] = _TABLES["gcompris_instruments"]  # stem -> (label, caption)
+_WORLD_MUSIC: dict[str, tuple[str, str]] = _TABLES["world_music"]  # stem -> (label, caption)
+# (regex on the stem, category, label, caption, split group)
+_MEMORY_SOUND: tuple[tuple[str, str, str, str, str], ...] = _TABLES["memory_sound"]
+# (rcc name, regex on the stem, licence)
+_GCOMPRIS_FALLBACK_LICENSES: tuple[tuple[str, str, str], ...] = _TABLES["gcompris_fallback_licenses"]
+_OPENSFX: dict[str, tuple[str, str]] = _TABLES["opensfx"]  # title name -> (label, caption)
+_CC_NAMES: tuple[tuple[str, str], ...] = _TABLES["cc_license_names"]  # (regex on the licence, SPDX id)
+# (folder, regex on the stem, category, label, caption)
+_LMMS: tuple[tuple[str, str, str, str, str], ...] = _TABLES["lmms"]
+# label -> (General MIDI program (0-based), lowest pitch, highest pitch, caption noun)
+FLUID_INSTRUMENTS: dict[str, tuple[int, int, int, str]] = _TABLES["fluidsynth_instruments"]
+# (voice, gender, language code, language name, sentence)
+ESPEAK_SENTENCES: tuple[tuple[str, str, str, str, str], ...] = _TABLES["espeak_sentences"]
+_ALSA_SOUNDS: dict[str, tuple[str, str, str]] = _TABLES["alsa_sounds"]  # lower-case stem -> (cat., label, caption)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -344,43 +441,27 @@ def random_melody(
 # --------------------------------------------------------------------------------------------------
 
 
-def decode_audio(data: bytes | str | Path, *, ffmpeg: str = "ffmpeg") -> tuple[np.ndarray, int]:
-    """Decode audio bytes or a file to mono float32 samples and the sample rate (Hz).
+def read_mono(source: bytes | str | Path) -> tuple[np.ndarray, int]:
+    """Read audio bytes or a file as mono float32 samples and the file's sample rate (Hz).
 
-    Tries soundfile (libsndfile: WAV, FLAC, Ogg Vorbis, ...) first and falls back to an ``ffmpeg``
-    subprocess (which resamples to 44.1 kHz). Raises ``ValueError`` naming both errors when neither
-    can decode it.
+    Reads with :func:`soundlm.processing.audio_io.load_audio` (soundfile, then torchcodec/FFmpeg
+    for formats libsndfile cannot read) and averages the channels. Raises
+    :class:`~soundlm.processing.audio_io.AudioInputError` (a ``ValueError``) when no decoder
+    can read it.
     """
-    try:
-        src = io.BytesIO(data) if isinstance(data, bytes) else str(data)
-        x, sr = sf.read(src, dtype="float32", always_2d=True)
-        return x.mean(axis=1), int(sr)
-    except Exception as sf_err:  # any libsndfile failure falls back to ffmpeg
-        sf_msg = f"soundfile: {sf_err}".splitlines()[0][:160]
-    if shutil.which(ffmpeg) is None:
-        raise ValueError(f"{sf_msg}; ffmpeg not installed (apt-get install ffmpeg)")
-    cmd = [ffmpeg, "-hide_banner", "-loglevel", "error", "-nostdin"]
-    cmd += ["-i", "pipe:0" if isinstance(data, bytes) else str(data)]
-    cmd += ["-vn", "-ac", "1", "-ar", str(TARGET_SR), "-f", "f32le", "pipe:1"]
-    proc = subprocess.run(
-        cmd,
-        input=data if isinstance(data, bytes) else None,
-        capture_output=True,
-        timeout=_SUBPROCESS_TIMEOUT_S,
-        check=False,
-    )
-    if proc.returncode != 0 or not proc.stdout:
-        err = proc.stderr.decode("utf-8", "replace").strip().splitlines()
-        raise ValueError(f"{sf_msg}; ffmpeg: {(err[-1] if err else 'no output')[:160]}")
-    return np.frombuffer(proc.stdout, dtype="<f4").copy(), TARGET_SR
+    audio, sr = load_audio(io.BytesIO(source) if isinstance(source, bytes) else source)
+    return to_channels(audio, 1, downmix=True)[0], sr
+
+
+def _decode_error(err: Exception) -> str:
+    """One line of at most 300 characters from a decoder error (torchcodec's can span lines)."""
+    text = " ".join(str(err).split())
+    return text if len(text) <= 300 else text[:297] + "..."
 
 
 def to_target_rate(x: np.ndarray, sr: int) -> np.ndarray:
-    """Resample mono ``x`` from ``sr`` Hz to :data:`TARGET_SR` with soxr (high quality)."""
-    x = np.asarray(x, dtype=np.float32)
-    if sr == TARGET_SR:
-        return x
-    return soxr.resample(x, sr, TARGET_SR, quality="HQ").astype(np.float32)
+    """Resample mono ``x`` from ``sr`` Hz to :data:`TARGET_SR` (soxr HQ, via ``audio_io.resample``)."""
+    return resample(np.asarray(x, dtype=np.float32), sr, TARGET_SR)
 
 
 def trim_silence(x: np.ndarray, sr: int, *, rel_db: float = -50.0, pad_s: float = 0.02) -> np.ndarray:
@@ -471,12 +552,12 @@ def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "_", ascii_text.lower()).strip("_") or "x"
 
 
-def _loader_bytes(data: bytes, ffmpeg: str) -> Callable[[], tuple[np.ndarray, int]]:
-    return lambda: decode_audio(data, ffmpeg=ffmpeg)
+def _loader_bytes(data: bytes) -> Callable[[], tuple[np.ndarray, int]]:
+    return lambda: read_mono(data)
 
 
-def _loader_path(path: Path, ffmpeg: str) -> Callable[[], tuple[np.ndarray, int]]:
-    return lambda: decode_audio(path, ffmpeg=ffmpeg)
+def _loader_path(path: Path) -> Callable[[], tuple[np.ndarray, int]]:
+    return lambda: read_mono(path)
 
 
 def _loader_array(x: np.ndarray, sr: int) -> Callable[[], tuple[np.ndarray, int]]:
@@ -499,76 +580,6 @@ def debian_license(doc_dir: Path, package: str, default: str) -> str:
 
 
 # ---- GCompris ------------------------------------------------------------------------------------
-
-_FARM_ANIMALS = {  # file stem -> (label, caption)
-    "cat": ("cat", "a cat meowing"),
-    "chickens": ("chicken", "chickens clucking"),
-    "cow": ("cow", "a cow mooing"),
-    "dog": ("dog", "a dog barking"),
-    "duck": ("duck", "a duck quacking"),
-    "horse": ("horse", "a horse neighing"),
-    "owl": ("owl", "an owl hooting"),
-    "pig": ("pig", "a pig oinking"),
-    "sheep": ("sheep", "a sheep bleating"),
-}
-_GCOMPRIS_INSTRUMENTS = {  # file stem -> (label, caption)
-    "accordion": ("accordion", "an accordion playing"),
-    "banjo": ("banjo", "a banjo playing"),
-    "bongo": ("bongo_drums", "bongo drums being played"),
-    "castanets": ("castanets", "castanets clicking"),
-    "cello": ("cello", "a cello playing"),
-    "clarinet": ("clarinet", "a clarinet playing"),
-    "cymbal": ("cymbal", "a cymbal being played"),
-    "drum_kit": ("drum_kit", "a drum kit playing a beat"),
-    "electric_guitar": ("electric_guitar", "an electric guitar playing"),
-    "flute_traversiere": ("flute", "a transverse flute playing"),
-    "guitar": ("guitar", "a guitar playing"),
-    "harmonica": ("harmonica", "a harmonica playing"),
-    "harp": ("harp", "a harp playing"),
-    "horn": ("french_horn", "a French horn playing"),
-    "maracas": ("maracas", "maracas being shaken"),
-    "organ": ("organ", "an organ playing"),
-    "piano": ("piano", "a piano playing"),
-    "saxophone": ("saxophone", "a saxophone playing"),
-    "snare_drum": ("snare_drum", "a snare drum being played"),
-    "tambourine": ("tambourine", "a tambourine being played"),
-    "timpani": ("timpani", "timpani being played"),
-    "triangle": ("triangle", "a triangle being struck"),
-    "trombone": ("trombone", "a trombone playing"),
-    "trumpet": ("trumpet", "a trumpet playing"),
-    "tuba": ("tuba", "a tuba playing"),
-    "violin": ("violin", "a violin playing"),
-}
-_WORLD_MUSIC = {  # file stem -> (label, caption); descriptions from the activity and its README
-    "africa": ("african_drumming", "African djembe drumming"),
-    "america": ("rock_and_roll", "American rock and roll music"),
-    "australia": ("didgeridoo", "Australian Aboriginal didgeridoo music"),
-    "beethoven": ("european_classical", "European classical music, Beethoven's Ninth Symphony"),
-    "ireland": ("celtic_folk", "an Irish folk tune played on the fiddle"),
-    "italy": ("italian_opera", "an Italian opera aria sung by a tenor, old gramophone recording"),
-    "japan": ("japanese_taiko", "Japanese taiko drumming"),
-    "mexico": ("mexican_mariachi", "Mexican mariachi music"),
-    "middleeast": ("middle_eastern_music", "Middle Eastern (Turkish) song with a female singer"),
-}
-# memory-sound: regex on the file stem -> (category, label, caption, group); numbered series by one
-# author (Bark_1/Bark_3, Factory_noise_01..06, ...) are grouped as one source for the split, since
-# they may be cuts of one recording. Unclear names (Weird_*, Hits, LaPause, Fireballs) are skipped.
-_MEMORY_SOUND = (
-    (r"^LRApplauses", "environmental", "applause", "an audience applauding", "applause"),
-    (r"^LRBark_", "environmental", "dog", "a dog barking", "bark"),
-    (r"^LRBuddhist_gong", "instrument", "gong", "a Buddhist gong being struck", "gong"),
-    (r"^LRDoor_Open", "environmental", "door", "a door opening", "door"),
-    (r"^LRFactory_noise", "environmental", "factory_noise", "factory machinery noise", "factory"),
-    (r"^LRFrogsInPond", "environmental", "frogs", "frogs croaking in a pond during a storm", "frogs"),
-    (r"^LRHeart_beat", "environmental", "heartbeat", "a heart beating", "heartbeat"),
-    (r"^LRObject_falling", "environmental", "object_falling", "an object falling to the ground", "fall"),
-    (r"^LRRain_in_garden", "environmental", "rain", "rain falling in a garden", "rain"),
-    (r"^LRRing_", "environmental", "ringing", "a steady electric bell ringing", "ring"),
-    (r"^LRStartAndStopCarEngine", "environmental", "car_engine", "a car engine starting and stopping", "car"),
-    (r"^LRTrain_slowing", "environmental", "train", "a train slowing down", "train"),
-    (r"^guitar_melody", "instrument", "guitar", "a short guitar melody", "guitar"),
-    (r"^guitar_son", "instrument", "guitar", "a guitar note", "guitar"),
-)
 
 
 def _parse_gcompris_readme(text: str) -> dict[str, str]:
@@ -627,7 +638,7 @@ def _collect_gcompris(paths: SystemPaths) -> _Collected:
                     source_id=f"gcompris_{_slug(rcc_name)}-{_slug(group)}",
                     item_id=f"gcompris_{_slug(rcc_name)}-{_slug(stem)}",
                     license=lic,
-                    load=_loader_bytes(files[name], paths.ffmpeg),
+                    load=_loader_bytes(files[name]),
                 )
             )
     return col
@@ -649,75 +660,14 @@ def _gcompris_spec(rcc_name: str, stem: str) -> tuple[str, str, str, str] | None
 
 
 def _gcompris_fallback_license(rcc_name: str, stem: str, pkg_license: str) -> str:
-    if rcc_name == "instruments":
-        if stem == "drum_kit":
-            return "CC Sampling Plus 1.0 (freesound.org sample 29534; GCompris instruments README)"
-        return "GPL (GCompris instruments README)"
-    if rcc_name == "memory-sound" and stem.startswith("LR"):
-        return "Free Art License 1.2 (Licence.txt in GCompris memory-sound)"
+    """Licence of a GCompris sound that no README in its .rcc credits (``gcompris_fallback_licenses``)."""
+    for rcc, pattern, lic in _GCOMPRIS_FALLBACK_LICENSES:
+        if rcc == rcc_name and re.search(pattern, stem):
+            return lic
     return f"{pkg_license} (gcompris-qt-data)"
 
 
 # ---- OpenTTD OpenSFX -----------------------------------------------------------------------------
-
-# Title (the quoted name at the start of each entry's title) -> (label, caption). Titles that name a
-# game event rather than the sound (breakdowns, "Splat"), cartoon mixes (Toyland), jingles and empty
-# entries are not listed and are skipped.
-_OPENSFX = {
-    "Factory Whistle": ("factory_whistle", "a factory whistle blowing"),
-    "Steam train station departure": ("steam_train", "a steam train whistle"),
-    "Steam engine going in tunnel": ("steam_train", "a steam train whistle"),
-    "Ship horn": ("ship_horn", "a ship's horn blowing"),
-    "Ferry horn": ("ship_horn", "a ferry's horn blowing"),
-    "Propeller plane start": ("propeller_plane", "a propeller plane engine starting"),
-    "Early jet take off": ("jet_plane", "a passenger jet taking off"),
-    "Diesel/electric train station departure": ("train_horn", "a locomotive horn in the distance"),
-    "Mining machinery": ("machinery", "heavy machinery running"),
-    "Electric sparking": ("electric_sparks", "electric sparks crackling"),
-    "Steam (of steam engine)": ("steam_hiss", "steam hissing from a steam engine"),
-    "Level crossing": ("level_crossing", "a railway level crossing bell ringing"),
-    "Crash": ("crash", "a loud crash"),
-    "Big crash": ("crash", "a big loud crash"),
-    "Explosion": ("explosion", "an explosion"),
-    "Cash till": ("cash_register", "a cash register ringing"),
-    "Morse": ("morse_code", "Morse code beeping"),
-    "Plane wheels touching ground": ("tire_skid", "tires screeching on the ground"),
-    "Helicopter": ("helicopter", "a helicopter flying"),
-    "Truck/old bus start, pull away": ("bus", "an old bus engine starting and pulling away"),
-    "Truck/old bus start, pull away with horn": (
-        "bus",
-        "an old bus engine starting and pulling away, with an air horn",
-    ),
-    "Modern bus start": ("bus", "a bus engine starting and pulling away"),
-    "Old bus start": ("bus", "an old bus engine starting"),
-    "Applause": ("applause", "an audience applauding"),
-    "Oooh sound": ("crowd", "a crowd going 'oooh'"),
-    "Jackhammer": ("jackhammer", "a jackhammer pounding"),
-    "Modern car horn": ("car_horn", "a car horn honking"),
-    "Sheep": ("sheep", "sheep bleating in a field"),
-    "Cow": ("cow", "a cow mooing"),
-    "Horse": ("horse", "a horse neighing"),
-    "Building bridge": ("hammering", "metal being hammered in a smithy"),
-    "Sawmill": ("circular_saw", "a circular saw cutting wood"),
-    "Wind": ("wind", "wind blowing"),
-    "Heavy wind": ("wind", "strong wind blowing"),
-    "Lumber mill: Crashing tree": ("falling_tree", "a tree falling down and crashing"),
-    "Lumber mill: Falling tree": ("falling_tree", "a tree being cut down"),
-    "Lumber mill: Chainsaw": ("chainsaw", "a chainsaw running"),
-    "Mach 1+ Jet take off": ("jet_plane", "a jet plane roaring past up close"),
-    "Modern jet take off": ("jet_plane", "military jets roaring overhead"),
-    "Maglev train station departure": ("electric_train", "a metro train departing"),
-    "Monorail train station departure": ("electric_train", "a train passing by"),
-    "Tropical: Bird (1)": ("bird", "a bird calling"),
-    "Tropical: Bird (2)": ("bird", "a bird calling"),
-    "Tropical: Lion roar": ("growl", "a deep roaring growl"),
-    "Tropical: Monkeys": ("monkey", "monkeys screaming"),
-}
-_CC_NAMES = (
-    (r"Attribution-ShareAlike 3\.0", "CC-BY-SA-3.0"),
-    (r"Attribution 3\.0", "CC-BY-3.0"),
-    (r"Zero 1\.0", "CC0-1.0"),
-)
 
 
 def opensfx_license(title: str) -> str:
@@ -762,50 +712,13 @@ def _collect_opensfx(paths: SystemPaths) -> _Collected:
                 source_id=f"opensfx-{_slug(_opensfx_group(index, name, title))}",
                 item_id=f"opensfx-{index:02d}_{_slug(name)}",
                 license=opensfx_license(title),
-                load=_loader_bytes(wav, paths.ffmpeg),
+                load=_loader_bytes(wav),
             )
         )
     return col
 
 
 # ---- LMMS samples --------------------------------------------------------------------------------
-
-# (folder, regex on the stem) -> (category, label, caption). Synth pads, sweeps, waveforms and
-# unclear names are not listed.
-_LMMS = (
-    ("instruments", r"^bassslap", "instrument", "bass_guitar", "a slapped bass guitar"),
-    ("instruments", r"^cello", "instrument", "cello", "a cello playing"),
-    ("instruments", r"^church_organ", "instrument", "organ", "a church organ playing"),
-    ("instruments", r"^e_organ", "instrument", "electric_organ", "an electric organ playing"),
-    ("instruments", r"^e_piano", "instrument", "electric_piano", "an electric piano playing chords"),
-    ("instruments", r"^flute", "instrument", "flute", "a flute playing"),
-    ("instruments", r"^harpsichord", "instrument", "harpsichord", "a harpsichord playing"),
-    ("instruments", r"^piano", "instrument", "piano", "a piano playing"),
-    ("instruments", r"^steel_guitar\d", "instrument", "guitar", "a steel-string guitar playing"),
-    ("instruments", r"^trumpet", "instrument", "trumpet", "a trumpet playing"),
-    ("instruments", r"^violin_pizzicato", "instrument", "violin", "a violin played pizzicato"),
-    ("instruments", r"^violin", "instrument", "violin", "a violin playing"),
-    ("drums", r"^(bassdrum|kick)", "instrument", "kick_drum", "a kick drum hit"),
-    ("drums", r"^snare", "instrument", "snare_drum", "a snare drum hit"),
-    ("drums", r"^tom", "instrument", "tom_drum", "a tom drum hit"),
-    ("drums", r"^crash", "instrument", "cymbal", "a crash cymbal hit"),
-    ("drums", r"^ride", "instrument", "cymbal", "a ride cymbal hit"),
-    ("drums", r"^hihat_(opened|foot)", "instrument", "hi_hat", "a hi-hat being played"),
-    ("drums", r"^clap", "instrument", "hand_clap", "a hand clap"),
-    ("beats", r"^909beat", "instrument", "drum_loop", "a drum machine beat"),
-    ("beats", r"^break", "instrument", "drum_loop", "a breakbeat drum loop"),
-    ("beats", r"^house_loop", "instrument", "drum_loop", "a house music drum loop"),
-    ("beats", r"^jungle", "instrument", "drum_loop", "a jungle breakbeat drum loop"),
-    ("beats", r"^electro_beat", "instrument", "drum_loop", "an electro drum beat"),
-    ("latin", r"^latin_guitar", "world_music", "latin_guitar", "a Latin-style guitar riff"),
-    ("latin", r"^latin_brass", "world_music", "latin_brass", "a Latin brass section riff"),
-    ("misc", r"^applause", "environmental", "applause", "an audience applauding"),
-    ("misc", r"^breath", "environmental", "breathing", "a person breathing"),
-    ("misc", r"^raving_crowd", "environmental", "crowd", "a crowd cheering"),
-    ("effects", r"^explode", "environmental", "explosion", "an explosion sound effect"),
-    ("effects", r"^wind_chimes", "environmental", "wind_chimes", "wind chimes tinkling"),
-    ("stringsnpads", r"^strings\d", "instrument", "string_ensemble", "a string section playing"),
-)
 
 
 def _collect_lmms(paths: SystemPaths, *, seed: int, max_files: int) -> _Collected:
@@ -823,9 +736,9 @@ def _collect_lmms(paths: SystemPaths, *, seed: int, max_files: int) -> _Collecte
             continue  # synth pads, waveforms, unclear names: not part of the candidate set
         source = f"lmms-common:samples/{rel.as_posix()}"
         try:
-            x, sr = decode_audio(file, ffmpeg=paths.ffmpeg)
-        except ValueError as err:
-            col.skip(source, f"does not decode: {err}")
+            x, sr = read_mono(file)
+        except AudioInputError as err:
+            col.skip(source, f"does not decode: {_decode_error(err)}")
             continue
         dur = trim_silence(x, sr).size / sr
         if dur < MIN_CLIP_S:
@@ -869,22 +782,6 @@ def _collect_lmms(paths: SystemPaths, *, seed: int, max_files: int) -> _Collecte
 
 
 # ---- FluidSynth renders --------------------------------------------------------------------------
-
-# label -> (General MIDI program (0-based), lowest pitch, highest pitch, caption noun)
-FLUID_INSTRUMENTS: dict[str, tuple[int, int, int, str]] = {
-    "piano": (0, 48, 84, "a piano"),
-    "violin": (40, 55, 88, "a violin"),
-    "cello": (42, 36, 69, "a cello"),
-    "flute": (73, 60, 93, "a flute"),
-    "trumpet": (56, 55, 82, "a trumpet"),
-    "organ": (19, 48, 79, "a church organ"),
-    "guitar": (24, 40, 76, "a nylon-string acoustic guitar"),
-    "clarinet": (71, 50, 84, "a clarinet"),
-    "marimba": (12, 48, 84, "a marimba"),
-    "harp": (46, 40, 88, "a harp"),
-    "saxophone": (65, 49, 80, "an alto saxophone"),
-    "accordion": (21, 53, 81, "an accordion"),
-}
 
 
 def _collect_fluidsynth(
@@ -933,29 +830,13 @@ def _collect_fluidsynth(
                     source=f"{source}, {stem}.mid",
                     source_id=stem,
                     license=lic,
-                    load=_loader_path(out, paths.ffmpeg),
+                    load=_loader_path(out),
                 )
             )
     return col
 
 
 # ---- espeak-ng -----------------------------------------------------------------------------------
-
-# (voice, gender, language code, language name, sentence)
-ESPEAK_SENTENCES = (
-    ("en+f3", "female", "en", "English", "the weather is nice today"),
-    ("en+m3", "male", "en", "English", "please close the door behind you"),
-    ("en+f3", "female", "en", "English", "the train leaves at seven o'clock"),
-    ("en+m3", "male", "en", "English", "I would like a cup of coffee"),
-    ("de+f3", "female", "de", "German", "das Wetter ist heute schön"),
-    ("de+m3", "male", "de", "German", "wo ist der Bahnhof"),
-    ("de+f3", "female", "de", "German", "ich lerne jeden Tag etwas Neues"),
-    ("fr+m3", "male", "fr", "French", "il fait beau aujourd'hui"),
-    ("fr+f3", "female", "fr", "French", "je voudrais un café, s'il vous plaît"),
-    ("fr+m3", "male", "fr", "French", "la bibliothèque ouvre à neuf heures"),
-    ("es+f3", "female", "es", "Spanish", "buenos días, ¿cómo estás?"),
-    ("es+m3", "male", "es", "Spanish", "el perro corre en el parque"),
-)
 
 
 def _collect_espeak(paths: SystemPaths, *, tmp: Path, workers: int) -> _Collected:
@@ -996,7 +877,7 @@ def _collect_espeak(paths: SystemPaths, *, tmp: Path, workers: int) -> _Collecte
                     source=source,
                     source_id=f"espeak-{lang}_{gender}_{_slug(text)[:40]}",
                     license=lic,
-                    load=_loader_path(out, paths.ffmpeg),
+                    load=_loader_path(out),
                 )
             )
     return col
@@ -1060,7 +941,7 @@ def _collect_asterisk(paths: SystemPaths, *, seed: int, max_phrases: int) -> _Co
                 source=f"asterisk-core-sounds-en-wav:en_US_f_Allison/{wav.name} (8 kHz telephone band)",
                 source_id=f"asterisk-{_slug(wav.stem)}",
                 license=lic,
-                load=_loader_path(wav, paths.ffmpeg),
+                load=_loader_path(wav),
             )
         )
     return col
@@ -1077,8 +958,8 @@ def _collect_alsa(paths: SystemPaths) -> _Collected:
     lic = f"{debian_license(paths.doc_dir, 'alsa-utils', 'GPL-2')} (alsa-utils)"
     col = _Collected()
     for wav in wavs:
-        if wav.stem.lower() == "noise":
-            category, label, caption = "environmental", "noise", "steady broadband noise"
+        if wav.stem.lower() in _ALSA_SOUNDS:
+            category, label, caption = _ALSA_SOUNDS[wav.stem.lower()]
         else:
             words = wav.stem.replace("_", " ").lower()
             category, label, caption = "speech", "english_speech", f'a person saying "{words}"'
@@ -1090,7 +971,7 @@ def _collect_alsa(paths: SystemPaths) -> _Collected:
                 source=f"alsa-utils:sounds/alsa/{wav.name}",
                 source_id=f"alsa-{_slug(wav.stem)}",
                 license=lic,
-                load=_loader_path(wav, paths.ffmpeg),
+                load=_loader_path(wav),
             )
         )
     return col
@@ -1186,8 +1067,8 @@ def _process(item: Item, audio_dir: Path, out_dir: Path) -> tuple[list[dict[str,
     """Decode, resample, trim and window one item; write its WAVs. Returns (rows, skip reason, hash)."""
     try:
         x, sr = item.load()
-    except (ValueError, OSError, RuntimeError, subprocess.SubprocessError) as err:
-        return [], f"does not decode: {err}", ""
+    except (AudioInputError, OSError) as err:
+        return [], f"does not decode: {_decode_error(err)}", ""
     if x.size == 0 or not np.all(np.isfinite(x)):
         return [], "empty or non-finite audio", ""
     y = trim_silence(to_target_rate(x, sr), TARGET_SR)

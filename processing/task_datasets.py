@@ -1,4 +1,4 @@
-"""Whole-dataset task builders: the pure row functions of `processing/tasks.py` mapped over a `datasets.Dataset`.
+"""Whole-dataset task builders: the pure row functions of `processing/tasks/` mapped over a `datasets.Dataset`.
 
 - `lm_msn_task_dataset(pretokenized, stage=1 | 2)`: LM-MSN training examples from pre-tokenised rows (codes).
   Stage 1 makes one caption-pair example per captioned row; stage 2 one chat example per task a row supports
@@ -20,7 +20,7 @@ from collections.abc import Mapping, Sequence
 
 import datasets
 
-from soundlm.processing.tasks import (
+from .tasks import (
     MintInstructionTemplates,
     lm_msn_chat_example,
     lm_msn_chat_tasks,
@@ -148,8 +148,11 @@ def mint_task_dataset(
                 continue
             try:
                 example = mint_instruction_example(row, templates)
-            except ValueError as error:
-                skipped[str(error).split(";")[0]] += 1
+            except (TypeError, ValueError) as error:
+                field_name = templates.get(name).target_field
+                if not skipped[f"no usable {field_name!r} for dataset {name!r}"]:
+                    logger.warning("MINT stage 2: skipping rows of dataset %r: %s", name, error)
+                skipped[f"no usable {field_name!r} for dataset {name!r}"] += 1
                 continue
             for key in texts:
                 texts[key].append(example[key])

@@ -1,13 +1,21 @@
-"""Tests for the offline real-audio corpus builder (synthetic containers; no Debian package needed)."""
+"""Tests for the offline real-audio corpus builder (synthetic containers; no Debian package needed).
+
+The builder is demo tooling outside the package (``examples/real_audio_corpus/``), so it is loaded by path.
+"""
 
 from __future__ import annotations
 
 import csv
+import importlib.util
 import io
+import json
+import logging
 import random
+import re
 import shutil
 import struct
 import subprocess
+import sys
 import zlib
 from collections import defaultdict
 from pathlib import Path
@@ -16,22 +24,41 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from soundlm.training.build_real_audio_corpus import (
-    MissingAudioPackagesError,
-    Note,
-    SystemPaths,
-    _vlq,
-    assign_splits,
-    build_corpus,
-    decode_audio,
-    midi_bytes,
-    opensfx_license,
-    random_melody,
-    read_opensfx_cat,
-    read_qt_rcc,
-    split_rows,
-    window_bounds,
-)
+from soundlm.processing.audio_io import AudioInputError
+
+SCRIPT = Path(__file__).resolve().parents[2] / "examples" / "real_audio_corpus" / "build_real_audio_corpus.py"
+
+
+def _load_builder():
+    name = "build_real_audio_corpus"
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # its dataclasses look their module up while the class is built
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        del sys.modules[name]
+        raise
+    return module
+
+
+builder = _load_builder()
+MissingAudioPackagesError = builder.MissingAudioPackagesError
+Note = builder.Note
+SystemPaths = builder.SystemPaths
+_vlq = builder._vlq
+assign_splits = builder.assign_splits
+build_corpus = builder.build_corpus
+midi_bytes = builder.midi_bytes
+opensfx_license = builder.opensfx_license
+random_melody = builder.random_melody
+read_mono = builder.read_mono
+read_opensfx_cat = builder.read_opensfx_cat
+read_qt_rcc = builder.read_qt_rcc
+split_rows = builder.split_rows
+window_bounds = builder.window_bounds
 
 # --------------------------------------------------------------------------------------------------
 # Tiny writers for the two container formats
@@ -155,8 +182,8 @@ def test_read_opensfx_cat_titles_and_wavs(tmp_path: Path) -> None:
     path.write_bytes(_cat_bytes(list(zip(titles, [wav_a, wav_b]))))
     entries = read_opensfx_cat(path)
     assert entries == [(titles[0], wav_a), (titles[1], wav_b)]
-    x, sr = decode_audio(entries[1][1])
-    assert sr == 44100 and x.shape == (int(0.8 * 44100),)
+    x, sr = read_mono(entries[1][1])
+    assert sr == 44100 and x.shape == (int(0.8 * 44100),) and x.dtype == np.float32
     assert opensfx_license(titles[0]).startswith('CC0-1.0; Original "moo.wav" by "someone".')
     assert opensfx_license(titles[1]) == "CC-BY-3.0; By Someone Else."
 
@@ -346,7 +373,7 @@ def test_build_corpus_without_packages_says_what_to_install(tmp_path: Path) -> N
         build_corpus(tmp_path / "out", paths=_missing_paths(tmp_path))
 
 
-def test_build_corpus_on_synthetic_packages(tmp_path: Path) -> None:
+def test_build_corpus_on_synthetic_packages(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     base = _missing_paths(tmp_path)
     rcc_dir = tmp_path / "rcc"
     rcc_dir.mkdir()
@@ -373,12 +400,19 @@ def test_build_corpus_on_synthetic_packages(tmp_path: Path) -> None:
                     '"Horse". By y. License: Creative Commons Attribution 3.0 Unported.',
                     _wav_bytes(_tone(0.2, 44100, 300.0, 4), 44100),
                 ),
+                (  # a RIFF header and then garbage: no decoder reads it, so it is skipped and logged
+                    '"Sheep". By z. License: Creative Commons Zero 1.0.',
+                    b"RIFF" + struct.pack("<I", 200) + b"WAVEjunk" + bytes(range(200)),
+                ),
             ]
         )
     )
     paths = SystemPaths(**{**base.__dict__, "gcompris_rcc_dir": rcc_dir, "opensfx_cat": cat})
     out = tmp_path / "corpus"
-    manifest = build_corpus(out, paths=paths, sources=("gcompris", "opensfx", "lmms"))
+    with caplog.at_level(logging.INFO, logger=builder.logger.name):
+        manifest = build_corpus(out, paths=paths, sources=("gcompris", "opensfx", "lmms"))
+    decode_warnings = [r for r in caplog.records if r.levelno == logging.WARNING and "does not decode" in r.message]
+    assert len(decode_warnings) == 1 and "opensfx.cat#03 Sheep" in decode_warnings[0].message
     with manifest.open(newline="") as fh:
         rows = list(csv.DictReader(fh))
     by_path = {row["path"]: row for row in rows}
@@ -402,6 +436,10 @@ def test_build_corpus_on_synthetic_packages(tmp_path: Path) -> None:
     summary = (out / "corpus_summary.json").read_text()
     assert "lmms-common" in summary  # the missing package is named
     assert "shorter than 0.3 s" in summary  # the 0.2 s horse
+    skipped = {s["source"]: s["reason"] for s in json.loads(summary)["skipped"]}
+    sheep = skipped["openttd-opensfx:opensfx.cat#03 Sheep"]
+    assert sheep.startswith("does not decode: ") and "\n" not in sheep and len(sheep) <= 320
+    assert json.loads(summary)["skipped_reasons"]["does not decode"] == 1
     first = manifest.read_bytes()
     (out / "audio" / "environmental" / "stale.wav").write_bytes(b"")
     build_corpus(out, paths=paths, sources=("gcompris", "opensfx", "lmms"))
@@ -409,12 +447,30 @@ def test_build_corpus_on_synthetic_packages(tmp_path: Path) -> None:
     assert not (out / "audio" / "environmental" / "stale.wav").exists()
 
 
-def test_decode_audio_falls_back_to_ffmpeg_and_reports_failures() -> None:
-    with pytest.raises(ValueError, match="soundfile"):
-        decode_audio(b"this is not audio at all" * 10)
+def test_read_mono_downmixes_and_keeps_the_file_rate(tmp_path: Path) -> None:
+    left, right = _tone(0.5, 22050, 300.0, 1), _tone(0.5, 22050, 500.0, 2)
+    stereo = np.stack([left, right], axis=1)
+    path = tmp_path / "stereo.wav"
+    sf.write(path, stereo, 22050, subtype="FLOAT")
+    for source in (path, str(path), path.read_bytes()):
+        x, sr = read_mono(source)
+        assert sr == 22050 and x.shape == (left.size,) and x.dtype == np.float32
+        np.testing.assert_allclose(x, (left + right) / 2, atol=1e-7)
+    y = builder.to_target_rate(x, sr)
+    assert y.dtype == np.float32 and y.shape == (round(left.size * 44100 / 22050),)
+    assert builder.to_target_rate(y, 44100) is y
+
+
+def test_read_mono_falls_back_to_torchcodec_and_reports_failures(tmp_path: Path) -> None:
+    with pytest.raises(AudioInputError, match="soundfile") as info:
+        read_mono(b"this is not audio at all" * 10)
+    assert info.value.category == "unreadable"
+    with pytest.raises(AudioInputError, match="no such file"):
+        read_mono(tmp_path / "missing.wav")
     if shutil.which("ffmpeg") is None:
-        pytest.skip("missing ffmpeg program (apt-get install ffmpeg): fallback path not exercised")
-    ac3 = subprocess.run(  # AC-3 is a codec that libsndfile cannot read but ffmpeg can
+        pytest.skip("missing ffmpeg program (apt-get install ffmpeg): cannot make the AC-3 test file")
+    pytest.importorskip("torchcodec", reason="torchcodec (pip install 'soundlm[audio]') is the fallback decoder")
+    ac3 = subprocess.run(  # AC-3 is a codec that libsndfile cannot read but FFmpeg (torchcodec) can
         [
             "ffmpeg",
             "-v",
@@ -431,6 +487,72 @@ def test_decode_audio_falls_back_to_ffmpeg_and_reports_failures() -> None:
         capture_output=True,
         timeout=60,
     ).stdout
-    x, sr = decode_audio(ac3)
-    assert sr == 44100 and 0.4 < x.size / sr < 0.7
+    with pytest.raises(sf.LibsndfileError):
+        sf.info(io.BytesIO(ac3))
+    x, sr = read_mono(ac3)
+    assert sr == 44100 and x.ndim == 1 and x.dtype == np.float32 and 0.4 < x.size / sr < 0.7
     assert float(np.sqrt(np.mean(x**2))) > 0.01
+
+
+# --------------------------------------------------------------------------------------------------
+# Tables (sources.json)
+# --------------------------------------------------------------------------------------------------
+
+
+def test_sources_json_tables_load_with_the_fields_the_code_uses() -> None:
+    raw = json.loads(builder.SOURCES_JSON.read_text(encoding="utf-8"))
+    assert builder.SOURCES_JSON.parent == SCRIPT.parent
+    assert set(raw) == {"_comment", *builder.TABLE_FIELDS}, "a table is missing, or one that no code reads"
+    for name, fields in builder.TABLE_FIELDS.items():
+        table = raw[name]
+        assert set(table) == {"_comment", "entries"} and table["_comment"].strip(), name
+        entries = table["entries"]
+        assert isinstance(entries, dict if name in builder.KEYED_TABLES else list) and entries, name
+        for entry in entries.values() if isinstance(entries, dict) else entries:
+            assert set(entry) == set(fields), (name, entry)  # every field the code reads, and no other
+
+    tables = builder.load_tables()
+    assert tables["farm_animals"] == builder._FARM_ANIMALS and tables["lmms"] == builder._LMMS
+    categories = set(builder.CATEGORIES)
+    for name in ("farm_animals", "gcompris_instruments", "world_music", "opensfx"):
+        for key, (label, caption) in tables[name].items():
+            assert key and re.fullmatch(r"[a-z0-9_]+", label) and caption, (name, key)
+    for pattern, category, label, caption, group in tables["memory_sound"]:
+        re.compile(pattern)
+        assert category in categories and re.fullmatch(r"[a-z0-9_]+", label) and caption and group
+    for rcc, pattern, lic in tables["gcompris_fallback_licenses"]:
+        re.compile(pattern)
+        assert rcc in ("explore_farm_animals", "instruments", "explore_world_music", "memory-sound") and lic
+    for pattern, spdx in tables["cc_license_names"]:
+        assert re.compile(pattern) and spdx.startswith("CC")
+    lmms_folders = {"instruments", "drums", "beats", "latin", "misc", "effects", "stringsnpads"}
+    for folder, pattern, category, label, caption in tables["lmms"]:
+        re.compile(pattern)
+        assert folder in lmms_folders and category in categories and re.fullmatch(r"[a-z0-9_]+", label) and caption
+    for label, (program, low, high, noun) in tables["fluidsynth_instruments"].items():
+        assert re.fullmatch(r"[a-z0-9_]+", label) and 0 <= program <= 127 and noun
+        assert 0 <= low and high <= 127 and high - low >= 12  # random_melody needs an octave
+        random_melody(random.Random(0), low, high)
+    for voice, gender, lang, language, text in tables["espeak_sentences"]:
+        assert voice.startswith(f"{lang}+") and gender in ("female", "male") and language and text
+    for stem, (category, label, caption) in tables["alsa_sounds"].items():
+        assert stem == stem.lower() and category in categories and label and caption
+
+
+def test_load_tables_names_a_bad_entry(tmp_path: Path) -> None:
+    raw = json.loads(builder.SOURCES_JSON.read_text(encoding="utf-8"))
+    del raw["lmms"]["entries"][2]["caption"]
+    bad = tmp_path / "sources.json"
+    bad.write_text(json.dumps(raw), encoding="utf-8")
+    with pytest.raises(ValueError, match=r"lmms\[2\] lacks field\(s\) \['caption'\]"):
+        builder.load_tables(bad)
+    raw = json.loads(builder.SOURCES_JSON.read_text(encoding="utf-8"))
+    raw["fluidsynth_instruments"]["entries"]["piano"]["program"] = "0"
+    bad.write_text(json.dumps(raw), encoding="utf-8")
+    with pytest.raises(ValueError, match=r"fluidsynth_instruments\['piano'\]\.program must be an integer"):
+        builder.load_tables(bad)
+    raw = json.loads(builder.SOURCES_JSON.read_text(encoding="utf-8"))
+    del raw["espeak_sentences"]
+    bad.write_text(json.dumps(raw), encoding="utf-8")
+    with pytest.raises(ValueError, match="'espeak_sentences' is missing"):
+        builder.load_tables(bad)
