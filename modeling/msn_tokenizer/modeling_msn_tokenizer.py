@@ -377,7 +377,9 @@ class MSNTokenizerModel(MSNTokenizerPreTrainedModel):
             dead_code_threshold=config.dead_code_threshold,
         )
         self.decoder = MSNDiTDecoder(config)
-        self.flow_matching = OTConditionalFlowMatching(config.sigma_min)
+        self.flow_matching = OTConditionalFlowMatching(
+            config.sigma_min, prediction=config.flow_prediction, time_sampling=config.flow_time_sampling
+        )
         # per-channel statistics of the front end's latents (set from training data with set_latent_statistics)
         self.register_buffer("latent_mean", torch.zeros(config.latent_dim))
         self.register_buffer("latent_std", torch.ones(config.latent_dim))

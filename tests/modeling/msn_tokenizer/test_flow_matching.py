@@ -84,3 +84,67 @@ def test_make_scheduler_rejects_bad_arguments():
         make_scheduler("euler", 0)
     with pytest.raises(ValueError, match="sigma_min"):
         OTConditionalFlowMatching(sigma_min=1.0)
+
+
+@pytest.mark.parametrize("sigma_min", [0.0, 1e-4])
+def test_data_prediction_of_the_true_sample_integrates_to_it(sigma_min):
+    """An estimator that always answers x1 (the data form): its velocity (x1 - (1 - s) x_t) / (1 - (1 - s) t) is the
+    OT path's own, so the sampler lands on x1 from any noise; with sigma_min = 0 the straight path is exact."""
+    flow = OTConditionalFlowMatching(sigma_min=sigma_min, prediction="data")
+    target = torch.tensor([[[0.5, -2.0, 3.0]]])
+    estimator = lambda x, t, condition, mask: target.expand_as(x)  # noqa: E731
+    sample = flow.sample(estimator, target, tuple(target.shape), num_steps=6, scheduler="euler",
+                         generator=torch.Generator().manual_seed(0))
+    torch.testing.assert_close(sample, target, atol=1e-3 if sigma_min else 1e-5, rtol=0)
+    with pytest.raises(ValueError, match="scheduler='heun' does not suit prediction='data'"):
+        flow.sample(estimator, target, tuple(target.shape), num_steps=6, scheduler="heun")
+    # its training loss is the x1 MSE: zero for the oracle, the squared error otherwise
+    assert flow.compute_loss(estimator, target, target) == pytest.approx(0.0)
+    off = lambda x, t, condition, mask: (target + 1.0).expand_as(x)  # noqa: E731
+    assert flow.compute_loss(off, target, target) == pytest.approx(1.0)
+
+
+def test_data_and_velocity_forms_agree_on_the_velocity():
+    flow_v = OTConditionalFlowMatching(sigma_min=1e-4)
+    flow_d = OTConditionalFlowMatching(sigma_min=1e-4, prediction="data")
+    x0, x1 = torch.randn(3, 4, 2), torch.randn(3, 4, 2)
+    t = torch.tensor([0.0, 0.3, 0.9])
+    x_t = flow_v.interpolate(x0, x1, t)
+    from_data = flow_d.velocity(lambda x, tt, c, m: x1, x_t, t, None, None)
+    torch.testing.assert_close(from_data, flow_v.target_velocity(x0, x1), atol=1e-5, rtol=1e-5)
+
+
+def test_logit_normal_times_concentrate_in_the_middle():
+    flow = OTConditionalFlowMatching(time_sampling="logit_normal")
+    t = flow.sample_times(20000, torch.Generator().manual_seed(0), torch.device("cpu"), torch.float32)
+    assert 0 < float(t.min()) and float(t.max()) < 1
+    assert abs(float(t.mean()) - 0.5) < 0.01 and float(((t > 0.25) & (t < 0.75)).float().mean()) > 0.6
+    with pytest.raises(ValueError, match="prediction must be one of"):
+        OTConditionalFlowMatching(prediction="noise")
+    with pytest.raises(ValueError, match="time_sampling must be one of"):
+        OTConditionalFlowMatching(time_sampling="beta")
+
+
+def test_preconditioned_oracle_lands_on_the_data_and_has_zero_loss():
+    """The oracle residual F = (x1 - c_skip x_t) / c_out (computed from the scaled input it is given) makes the
+    data estimate exactly x1: the sampler lands there, and it is also the training target."""
+    flow = OTConditionalFlowMatching(sigma_min=1e-4, prediction="preconditioned")
+    target = torch.tensor([[[0.5, -2.0, 3.0], [1.0, 0.0, -1.0]]])
+
+    def oracle(scaled, t, condition, mask):
+        t_, a = flow._path(t, scaled)
+        norm = torch.sqrt(a**2 + t_**2)
+        x_t = scaled * norm
+        return (target - t_ / norm**2 * x_t) / (a / norm)
+
+    sample = flow.sample(oracle, target, tuple(target.shape), num_steps=5, scheduler="euler",
+                         generator=torch.Generator().manual_seed(0))
+    torch.testing.assert_close(sample, target, atol=1e-3, rtol=0)
+    assert flow.compute_loss(oracle, target, target, generator=torch.Generator().manual_seed(1)) < 1e-8
+    # the residual target has unit variance at every t for unit-variance data (what the preconditioning is for)
+    x1 = torch.randn(4000, 1, 1)
+    for t in (0.05, 0.5, 0.95):
+        x0 = torch.randn(4000, 1, 1)
+        t_, a = flow._path(torch.full((4000,), t), x1)
+        residual = (a * x1 - t_ * x0) / torch.sqrt(a**2 + t_**2)
+        assert float(residual.std()) == pytest.approx(1.0, abs=0.05)
