@@ -1,8 +1,9 @@
-"""Command line: ``soundlm tokenize | decode | export``.
+"""Command line: ``soundlm tokenize | decode | export | merge``.
 
     soundlm tokenize runs/demo/tokenizer_fm/final clip1.wav clip2.ogg --out codes.jsonl
     soundlm decode runs/demo/tokenizer_fm/final codes.jsonl --out-dir decoded/ --num-steps 10
     soundlm export runs/demo/tokenizer_fm/final hub/msn-tokenizer --repo-id org/msn-tokenizer
+    soundlm merge runs/demo/lm_msn/instruct/final runs/demo/lm_msn/merged
 
 Batch commands skip a file they cannot use, log the reason, and print the counts at the end.
 """
@@ -151,6 +152,14 @@ def export(args: argparse.Namespace) -> int:
     return 0
 
 
+def merge(args: argparse.Namespace) -> int:
+    from .modeling.lm_msn import merge_audio_llm
+
+    out = merge_audio_llm(args.adapter, args.out, base_model=args.base_model)
+    print(f"merged {args.adapter} into {out} (loads with AutoModelForCausalLM and AutoProcessor, no peft)")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     parser = argparse.ArgumentParser(prog="soundlm", description=__doc__,
@@ -175,6 +184,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--repo-id", default="your-org/model")
     p.add_argument("--no-check", action="store_true")
     p.set_defaults(func=export)
+    p = commands.add_parser("merge", help="LM-MSN adapter folder -> plain merged model folder (AutoModelForCausalLM)")
+    p.add_argument("adapter", help="a folder written by training/finetune.py (<run>/<stage>/final)")
+    p.add_argument("out")
+    p.add_argument("--base-model", help="the base LLM folder or Hub id (default: the adapter's)")
+    p.set_defaults(func=merge)
     args = parser.parse_args(argv)
     return args.func(args)
 

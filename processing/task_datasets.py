@@ -21,6 +21,7 @@ from collections.abc import Mapping, Sequence
 import datasets
 
 from .tasks import (
+    ChatTemplate,
     MintInstructionTemplates,
     lm_msn_chat_example,
     lm_msn_chat_tasks,
@@ -60,6 +61,7 @@ def lm_msn_task_dataset(
     seed: int = 0,
     targets: str = "all",
     prompts: Mapping[str, Sequence[str]] | None = None,
+    chat_template: ChatTemplate | None = None,
     num_proc: int | None = None,
 ) -> datasets.Dataset:
     """
@@ -71,10 +73,13 @@ def lm_msn_task_dataset(
         seed: global seed of the random choices (order in stage 1, prompt phrasing in stage 2).
         targets: stage 1 only, `"all"` or `"second"` (see `lm_msn_pretraining_example`).
         prompts: stage 2 only, phrasings per task replacing the shipped ones.
+        chat_template: stage 2 only, the chat template over segments (default Vicuna v1.1, the paper's);
+            `AudioTokenProcessor(...).chat_segments` renders through an LLM tokenizer's own template.
 
     Returns:
         `datasets.Dataset` with `key`, `source_id`, `task` and `segments` (list of `{"kind", "text", "codes",
-        "is_target"}`; rebuild a `TaskExample` with `TaskExample.from_dict(row)`).
+        "is_target"}`; rebuild a `TaskExample` with `TaskExample.from_dict(row)`), and `split` when the rows have
+        one (so training can leave held-out clips out).
     """
     _check_stage(stage)
     if "codes" not in dataset.column_names:
@@ -83,8 +88,13 @@ def lm_msn_task_dataset(
             "training/pretokenize.py and load it with load_pretokenized"
         )
 
+    keep_split = "split" in dataset.column_names
+    features = LM_MSN_FEATURES
+    if keep_split:
+        features = datasets.Features({**LM_MSN_FEATURES, "split": datasets.Value("string")})
+
     def build(batch: dict) -> dict:
-        out = {"key": [], "source_id": [], "task": [], "segments": []}
+        out = {"key": [], "source_id": [], "task": [], "segments": [], **({"split": []} if keep_split else {})}
         for index in range(len(batch["key"])):
             row = {name: values[index] for name, values in batch.items()}
             if stage == 1:
@@ -96,7 +106,8 @@ def lm_msn_task_dataset(
                 examples = [
                     lm_msn_chat_example(task, row["codes"], caption=row.get("caption"), label=row.get("label"),
                                         instruction=row.get("instruction"), response=row.get("response"),
-                                        rng=row_rng(seed, f"{row['key']}:{task}"), prompts=prompts)
+                                        rng=row_rng(seed, f"{row['key']}:{task}"), prompts=prompts,
+                                        chat_template=chat_template)
                     for task in lm_msn_chat_tasks(row)
                 ]
             for example in examples:
@@ -104,9 +115,11 @@ def lm_msn_task_dataset(
                 out["source_id"].append(row["source_id"])
                 out["task"].append(example.task)
                 out["segments"].append(example.to_dict()["segments"])
+                if keep_split:
+                    out["split"].append(row["split"])
         return out
 
-    result = dataset.map(build, batched=True, remove_columns=dataset.column_names, features=LM_MSN_FEATURES,
+    result = dataset.map(build, batched=True, remove_columns=dataset.column_names, features=features,
                          num_proc=num_proc, desc=f"LM-MSN stage {stage} examples")
     logger.info("LM-MSN stage %d: %d examples from %d rows %s", stage, len(result), len(dataset),
                 dict(Counter(result["task"])))

@@ -72,3 +72,42 @@ def pretokenize_corpus(folder, real_clips, extra=(), rate=8000):
         lines.append(f"{name},extra")
     (folder / "m.csv").write_text("\n".join(lines) + "\n")
     return folder / "m.csv"
+
+
+TINY_TEXT = [
+    "a dog barks loudly in the yard",
+    "rain falls on a tin roof",
+    "the genre of this music is jazz",
+    "an audience applauding after a speech",
+    "describe the sound you hear",
+    "a bird calling in the forest at dawn",
+    "generate the sound of a train",
+]
+
+
+def tiny_text_tokenizer(with_bos: bool = False):
+    """A byte-level BPE tokenizer (300 tokens, eos `</s>`) trained here in milliseconds: a stand-in for a causal
+    LM's tokenizer with no download. `with_bos=True` makes it prepend `<s>` as Llama's does."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    backend = Tokenizer(models.BPE(unk_token=None))
+    backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    backend.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=300, special_tokens=["<s>", "</s>"],
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    backend.train_from_iterator(TINY_TEXT, trainer)
+    if with_bos:
+        backend.post_processor = processors.TemplateProcessing(single="<s> $A", special_tokens=[("<s>", 0)])
+    return PreTrainedTokenizerFast(tokenizer_object=backend, bos_token="<s>", eos_token="</s>")
+
+
+def tiny_llama_config(vocab_size: int = 300, tie_word_embeddings: bool = True, **overrides):
+    """A 2-layer Llama (hidden 32) for the LM-MSN tests."""
+    from transformers import LlamaConfig
+
+    kwargs = dict(vocab_size=vocab_size, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                  num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512,
+                  tie_word_embeddings=tie_word_embeddings, bos_token_id=0, eos_token_id=1)
+    kwargs.update(overrides)
+    return LlamaConfig(**kwargs)

@@ -34,3 +34,21 @@ def test_readme_starts_with_the_two_commands_ci_runs():
     commands = [command for command in commands if command]
     assert commands == ["bash scripts/demo.sh", "bash scripts/test.sh"]
     assert "bash scripts/test.sh" in (README.parent / ".ci" / "run").read_text()
+
+
+def test_readme_lm_msn_example_runs(capsys, tmp_path, monkeypatch):
+    """The LM-MSN example (third python block) on the tokenizer and codes of the first two, with the real SmolLM2."""
+    blocks = re.findall(r"```python\n(.*?)```", README.read_text(), re.S)
+    monkeypatch.chdir(tmp_path)
+    namespace: dict = {}
+    for block in blocks[:2]:
+        exec(compile(block, "README.md", "exec"), namespace)
+    capsys.readouterr()
+    exec(compile(blocks[2], "README.md", "exec"), namespace)
+    printed = capsys.readouterr().out.strip()
+    codes = len(namespace["sound"].audio_codes)
+    assert 1 <= codes <= 8
+    assert printed == (f"49410 ['attention_mask', 'input_ids', 'labels', 'loss_weights'] {codes} "
+                       f"(1, {codes * 1024})")  # 49152 SmolLM2 tokens + <soa>, <eoa>, 256 codes
+    with_grad = [name for name, p in namespace["audio_llm"].named_parameters() if p.grad is not None]
+    assert with_grad and all("lora_" in name or "trainable_tokens" in name for name in with_grad)

@@ -8,7 +8,9 @@ Writes `lm_msn_stage1/`, `lm_msn_stage2/`, `mint_stage1/`, `mint_stage2/` under 
 `datasets.load_from_disk`) and prints the example counts per task and one example of each LM-MSN stage.
 
 `--tokenizer` checks that the codes fit the tokenizer the LLM will be trained with (codebook size and frame
-rate; a mismatch is refused with both named). `--dataset_column` names the column that selects a MINT stage-2
+rate; a mismatch is refused with both named). `--chat_template_from` renders LM-MSN stage 2 through that LLM
+tokenizer's own chat template (e.g. SmolLM2's ChatML) instead of Vicuna v1.1, the paper's; it needs `--tokenizer`
+for the codebook size. `--dataset_column` names the column that selects a MINT stage-2
 template (default `dataset`); `--mint_templates` adds templates (a JSON list in the layout of the shipped
 `processing/templates/mint_instructions.json`) to the twelve of the MINT paper.
 """
@@ -47,6 +49,8 @@ def main(argv: list[str] | None = None) -> dict[str, int]:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--dataset_column", default="dataset", help="column naming each row's MINT dataset")
     parser.add_argument("--mint_templates", default=None, help="JSON file of extra MINT stage-2 templates")
+    parser.add_argument("--chat_template_from", default=None,
+                        help="an LLM folder whose tokenizer's chat template renders LM-MSN stage 2 (default Vicuna)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
 
@@ -56,6 +60,16 @@ def main(argv: list[str] | None = None) -> dict[str, int]:
 
         config = MSNTokenizerConfig.from_pretrained(args.tokenizer)
     rows = load_pretokenized(args.pretokenized, tokenizer=config)
+    chat_template = None
+    if args.chat_template_from is not None:
+        if config is None:
+            raise ValueError("--chat_template_from needs --tokenizer (the sound tokenizer gives the codebook size)")
+        from transformers import AutoTokenizer
+
+        from soundlm.processing.processing_lm_msn import AudioTokenProcessor
+
+        llm_tokenizer = AutoTokenizer.from_pretrained(args.chat_template_from)
+        chat_template = AudioTokenProcessor(llm_tokenizer, codebook_size=config).chat_segments
     templates = MintInstructionTemplates.default()
     if args.mint_templates:
         for template in MintInstructionTemplates.from_json(args.mint_templates):
@@ -70,7 +84,7 @@ def main(argv: list[str] | None = None) -> dict[str, int]:
     output = Path(args.output)
     built = {
         "lm_msn_stage1": lm_msn_task_dataset(rows, stage=1, seed=args.seed),
-        "lm_msn_stage2": lm_msn_task_dataset(rows, stage=2, seed=args.seed),
+        "lm_msn_stage2": lm_msn_task_dataset(rows, stage=2, seed=args.seed, chat_template=chat_template),
         "mint_stage1": mint_task_dataset(mint_rows, stage=1),
         "mint_stage2": mint_task_dataset(mint_rows, stage=2, templates=templates),
     }

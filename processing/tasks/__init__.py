@@ -23,6 +23,7 @@ from .examples import (
     Segment,
     TaskExample,
     audio_segment,
+    control_segment,
     eos_segment,
     row_rng,
     text_segment,
@@ -31,6 +32,7 @@ from .lm_msn import (
     LM_MSN_CHAT_TASKS,
     LM_MSN_PRETRAINING_TASKS,
     VICUNA_V11_SYSTEM,
+    ChatTemplate,
     lm_msn_chat_example,
     lm_msn_chat_tasks,
     lm_msn_pretraining_example,
@@ -46,6 +48,7 @@ from .mint import (
 )
 
 __all__ = [
+    "ChatTemplate",
     "EOA_TOKEN",
     "EOS_TOKEN",
     "LM_MSN_CHAT_TASKS",
@@ -60,6 +63,7 @@ __all__ = [
     "TaskExample",
     "audio_segment",
     "audio_token",
+    "control_segment",
     "eos_segment",
     "lm_msn_chat_example",
     "lm_msn_chat_tasks",

@@ -8,7 +8,7 @@
 """Training examples as segments: the types every task builder returns, and the checks they share.
 
 * **Segments, not strings.** An LM-MSN example is a `TaskExample`: a tuple of `Segment`s, each of kind
-  `"text"`, `"audio"` or `"eos"`. User text must never turn into audio tokens by accident: a caption that
+  `"text"`, `"control"`, `"audio"` or `"eos"`. User text must never turn into audio tokens by accident: a caption that
   contains the literal string `"<soa>"` or `"<a_17>"` stays inside a text segment, and the token-id processor
   tokenises text segments as text and maps audio segments straight to token ids (it never parses audio tokens
   out of a string). `TaskExample.render()` joins the segments into one string for display and tests only;
@@ -43,6 +43,7 @@ __all__ = [
     "Segment",
     "TaskExample",
     "audio_segment",
+    "control_segment",
     "eos_segment",
     "row_rng",
     "text_segment",
@@ -52,7 +53,7 @@ __all__ = [
 # tokenizer's end-of-sequence token, whatever its spelling.
 EOS_TOKEN = "</s>"
 
-SEGMENT_KINDS = ("text", "audio", "eos")
+SEGMENT_KINDS = ("text", "control", "audio", "eos")
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -124,9 +125,13 @@ class Segment:
     """One piece of a training example: text, audio codes, or the end-of-sequence token.
 
     Args:
-        kind (`str`): `"text"`, `"audio"` or `"eos"`.
-        text (`str`, *optional*, defaults to `""`): the text of a `"text"` segment (non-empty, kept verbatim,
-            even if it looks like audio tokens); must be empty for the other kinds.
+        kind (`str`): `"text"`, `"control"`, `"audio"` or `"eos"`. `"text"` is content (captions, prompts,
+            answers): the LLM processor tokenises it with every special token split into plain text, so nothing
+            a user wrote can become `<soa>`, `<a_17>` or an end-of-turn token. `"control"` is trusted chat-template
+            scaffolding (e.g. `"<|im_start|>assistant\n"`), tokenised with the tokenizer's special tokens
+            recognised; only templates make it.
+        text (`str`, *optional*, defaults to `""`): the text of a `"text"` or `"control"` segment (non-empty,
+            kept verbatim, even if it looks like audio tokens); must be empty for the other kinds.
         codes (`tuple[int, ...]`, *optional*, defaults to `()`): for an `"audio"` segment, the sound-tokenizer
             codes, one per latent frame, shape `(num_frames,)`; any 1-D integer sequence is accepted and
             stored as a tuple of Python ints. Must be empty for the other kinds.
@@ -154,14 +159,14 @@ class Segment:
         if self.codes is not None and len(self.codes) != 0:
             raise ValueError(f"Only audio segments carry codes; a {self.kind!r} segment got codes={self.codes!r:.80}.")
         object.__setattr__(self, "codes", ())
-        if self.kind == "text" and not self.text:
-            raise ValueError("A text segment must hold non-empty text, got ''.")
+        if self.kind in ("text", "control") and not self.text:
+            raise ValueError(f"A {self.kind} segment must hold non-empty text, got ''.")
         if self.kind == "eos" and self.text:
             raise ValueError(f"An eos segment carries no text, got text={self.text!r:.80}.")
 
     def render(self) -> str:
-        """Display string: text as is, audio as `"<soa><a_3><a_1><eoa>"`, eos as `"</s>"`."""
-        if self.kind == "text":
+        """Display string: text and control as is, audio as `"<soa><a_3><a_1><eoa>"`, eos as `"</s>"`."""
+        if self.kind in ("text", "control"):
             return self.text
         if self.kind == "audio":
             return render_audio(self.codes)
@@ -173,6 +178,13 @@ def text_segment(text: str, is_target: bool = False) -> Segment:
     if not isinstance(text, str):
         raise TypeError(f"`text` must be a str, got {type(text).__name__}: {text!r:.80}.")
     return Segment("text", text=text, is_target=is_target)
+
+
+def control_segment(text: str, is_target: bool = False) -> Segment:
+    """A `"control"` segment: chat-template scaffolding tokenised with special tokens recognised (see `Segment`)."""
+    if not isinstance(text, str):
+        raise TypeError(f"`text` must be a str, got {type(text).__name__}: {text!r:.80}.")
+    return Segment("control", text=text, is_target=is_target)
 
 
 def audio_segment(codes: Sequence[int], is_target: bool = False) -> Segment:

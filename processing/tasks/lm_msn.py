@@ -31,7 +31,7 @@ from __future__ import annotations
 import json
 import os
 import random
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 from importlib import resources
 from typing import Any
@@ -72,6 +72,9 @@ VICUNA_V11_SYSTEM = (
 )
 _VICUNA_USER = " USER: "
 _VICUNA_ASSISTANT = " ASSISTANT: "
+
+ChatTemplate = Callable[[Sequence[Segment], "Sequence[Segment] | None"], Sequence[Segment]]
+"""`(user_segments, assistant_segments or None) -> segments`: a chat template over segments."""
 
 _TEMPLATES_PACKAGE = "soundlm.processing"
 _PROMPTS_FILE = "lm_msn_prompts.json"
@@ -232,6 +235,7 @@ def lm_msn_chat_example(
     response: str | None = None,
     rng: random.Random,
     prompts: Mapping[str, Sequence[str]] | None = None,
+    chat_template: ChatTemplate | None = None,
 ) -> TaskExample:
     """LM-MSN stage-2 example: one task in the Vicuna v1.1 chat template with the audio inside.
 
@@ -255,9 +259,12 @@ def lm_msn_chat_example(
             question answering).
         prompts (`Mapping[str, Sequence[str]]`, *optional*): phrasings per task; tasks it does not name use
             the shipped `templates/lm_msn_prompts.json`.
+        chat_template (`Callable`, *optional*, defaults to `vicuna_v11_prompt`): wraps the user and assistant
+            segments in a chat template, `chat_template(user_segments, assistant_segments) -> tuple[Segment]`;
+            pass `AudioTokenProcessor.chat_segments` to render through an LLM tokenizer's own template.
 
     Returns:
-        `TaskExample` whose `task` is `task`; only the assistant turn and `</s>` are loss targets.
+        `TaskExample` whose `task` is `task`; only the assistant turn and its end-of-turn token are loss targets.
     """
     check_choice(task, "task", LM_MSN_CHAT_TASKS)
     codes = check_codes(codes)
@@ -279,7 +286,8 @@ def lm_msn_chat_example(
         answer = check_text(caption, "caption") if task == "captioning" else check_label(label)
         user = [audio_segment(codes), text_segment("\n" + rng.choice(phrasings[task]))]
         assistant = [text_segment(answer)]
-    return TaskExample(task, vicuna_v11_prompt(user, assistant))
+    wrap = vicuna_v11_prompt if chat_template is None else chat_template
+    return TaskExample(task, tuple(wrap(user, assistant)))
 
 
 def _present(value: Any, name: str) -> bool:

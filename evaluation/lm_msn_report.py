@@ -1,0 +1,245 @@
+"""The LM-MSN audio LLM judged on held-out clips: captions (Table II's task), label guessing (Table III's rule) and
+text-to-audio samples.
+
+    python -m soundlm.evaluation.lm_msn_report --adapter runs/demo/lm_msn/instruct/final \
+        --pretokenized work/pretokenized/corpus --sound_tokenizer runs/demo/tokenizer_fm/final \
+        --out runs/demo/lm_msn_report
+
+For the clips of `--split` of a pre-tokenised corpus (`training/pretokenize.py`):
+
+- **captions**: the audio and the first captioning prompt of `processing/templates/lm_msn_prompts.json` in the
+  LLM's chat template; printed beside the reference, scored with `evaluation/captioning.py`
+  (BLEU, METEOR, ROUGE-L, CIDEr-D with pycocoevalcap when Java is there; MiniLM sentence similarity as a
+  FENSE-like stand-in; SPICE and FENSE need models that cannot be had offline). A floor beside it: the most
+  frequent training caption given for every clip.
+- **label guessing** (Table III): the first classification prompt; an answer is correct when it names the clip's
+  label (`evaluation.classification.label_in_text_accuracy`); per class the most frequent outputs; chance level
+  (a uniform guess among the training labels) and the majority-label floor beside it.
+
+Text is decoded greedily with `no_repeat_ngram_size=3` (a briefly trained small LLM otherwise repeats a phrase
+until the token budget runs out).
+- **text to audio**: `--num_sounds` held-out captions through the first text-to-audio prompt, sampled
+  (`--top_k`, `--temperature`, seeded), spans capped at the sound tokenizer's window, decoded by the sound
+  tokenizer's decoder into `sounds/*.wav`; with YAMNet installed each sound's top AudioSet classes are printed
+  beside the reference clip's, as a check by a real audio network.
+
+Writes `report.md` and `report.json` to `--out`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..modeling.lm_msn import generate_audio, generate_text, load_audio_llm, sound_tokenizer_window_frames
+from ..processing.pretokenized import load_pretokenized
+from ..processing.tasks import audio_segment, load_lm_msn_prompts, text_segment
+from .captioning import caption_scores
+from .classification import format_label_match_table, label_in_text_accuracy
+
+logger = logging.getLogger(__name__)
+
+
+def _batches(items: list, size: int):
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+def _load_yamnet():
+    """The real YAMNet and its feature extractor, or None when its wheel is not installed."""
+    try:
+        from ..modeling.yamnet import load_pretrained_yamnet
+
+        return load_pretrained_yamnet()
+    except ModuleNotFoundError as error:
+        logger.warning("YAMNet check skipped: %s", error)
+        return None
+
+
+def yamnet_top_classes(yamnet, audio: torch.Tensor, sampling_rate: int, k: int = 3) -> list[str] | None:
+    """The `k` AudioSet classes YAMNet scores highest (mean sigmoid over patches) for `audio` `(channels, samples)`."""
+    if yamnet is None:
+        return None
+    model, extractor = yamnet
+    mono = torch.as_tensor(audio).float().reshape(-1, torch.as_tensor(audio).shape[-1]).mean(dim=0).numpy()
+    with torch.no_grad():
+        logits = model(**extractor(mono, sampling_rate=sampling_rate)).logits
+    scores = torch.sigmoid(logits).mean(dim=(0, 1))
+    return [model.config.id2label[int(i)] for i in scores.topk(k).indices]
+
+
+def lm_msn_report(adapter: str, pretokenized: str, sound_tokenizer: str | None, out: str, split: str = "test",
+                  base_model: str | None = None, batch_size: int = 8, max_clips: int | None = None,
+                  num_sounds: int = 3, top_k: int = 50, temperature: float = 1.0, seed: int = 0,
+                  num_steps: int = 10) -> dict[str, Any]:
+    """Run the three evaluations and write the report; returns what `report.json` holds."""
+    timings: dict[str, float] = {}
+    started = time.perf_counter()
+    model, processor = load_audio_llm(adapter, base_model=base_model)
+    model.eval()
+    rows = load_pretokenized(pretokenized)
+    train = rows.filter(lambda s: s != split, input_columns="split") if "split" in rows.column_names else rows
+    test = rows.filter(lambda s: s == split, input_columns="split") if "split" in rows.column_names else rows
+    if max_clips:
+        test = test.select(range(min(max_clips, len(test))))
+    if not len(test):
+        raise ValueError(f"no rows of split {split!r} in {pretokenized}")
+    prompts = load_lm_msn_prompts()
+    timings["load"] = time.perf_counter() - started
+    result: dict[str, Any] = {"adapter": adapter, "base_model": base_model, "split": split, "clips": len(test)}
+
+    # captions
+    started = time.perf_counter()
+    captioned = [row for row in test if row.get("caption")]
+    predictions: list[str] = []
+    for batch in _batches(captioned, batch_size):
+        segments = [processor.chat_segments([audio_segment(row["codes"]),
+                                             text_segment("\n" + prompts["captioning"][0])]) for row in batch]
+        predictions += generate_text(model, processor, segments, max_new_tokens=32, no_repeat_ngram_size=3)
+    references = [[row["caption"]] for row in captioned]
+    result["captions"] = [{"reference": row["caption"], "generated": text, "label": row.get("label")}
+                          for row, text in zip(captioned, predictions)]
+    if captioned:
+        scores = caption_scores([p if p.strip() else "(empty)" for p in predictions], references, spice=False)
+        floor_caption = Counter(r["caption"] for r in train if r.get("caption")).most_common(1)[0][0]
+        floor = caption_scores([floor_caption] * len(captioned), references, spice=False)
+        keep = ("bleu_4", "meteor", "rouge_l", "cider_d", "sentence_similarity")
+        result["caption_scores"] = {k: scores[k] for k in keep if k in scores}
+        result["caption_floor"] = {"caption": floor_caption, **{k: floor[k] for k in keep if k in floor}}
+        result["caption_notes"] = scores.get("notes", [])
+    timings["captions"] = time.perf_counter() - started
+
+    # label guessing
+    started = time.perf_counter()
+    labelled = [row for row in test if row.get("label")]
+    outputs: list[str] = []
+    for batch in _batches(labelled, batch_size):
+        segments = [processor.chat_segments([audio_segment(row["codes"]),
+                                             text_segment("\n" + prompts["classification"][0])]) for row in batch]
+        outputs += generate_text(model, processor, segments, max_new_tokens=12, no_repeat_ngram_size=3)
+    if labelled:
+        labels = [row["label"] for row in labelled]
+        table = label_in_text_accuracy(outputs, labels, top_k=2)
+        train_labels = Counter(r["label"] for r in train if r.get("label"))
+        majority = train_labels.most_common(1)[0][0]
+        result["label_guessing"] = {
+            "accuracy": table["accuracy"], "per_class": table["per_class"],
+            "chance": 1 / len(train_labels), "majority_label": majority,
+            "majority_accuracy": sum(label == majority for label in labels) / len(labels),
+            "outputs": [{"label": label, "output": text} for label, text in zip(labels, outputs)],
+            "table": format_label_match_table(table),
+        }
+    timings["label guessing"] = time.perf_counter() - started
+
+    # text to audio
+    started = time.perf_counter()
+    sounds = []
+    if sound_tokenizer and num_sounds:
+        from ..modeling.msn_tokenizer import MSNTokenizerModel
+
+        decoder = MSNTokenizerModel.from_pretrained(sound_tokenizer).eval()
+        window = sound_tokenizer_window_frames(decoder.config)
+        chosen, seen = [], set()
+        for row in captioned:
+            if row["caption"] not in seen:
+                chosen.append(row)
+                seen.add(row["caption"])
+            if len(chosen) == num_sounds:
+                break
+        folder = Path(out) / "sounds"
+        folder.mkdir(parents=True, exist_ok=True)
+        torch.manual_seed(seed)
+        segments = [processor.chat_segments([text_segment(prompts["text_to_audio"][0].format(caption=row["caption"]))])
+                    for row in chosen]
+        generated = generate_audio(model, processor, segments, max_audio_tokens=window,
+                                   min_audio_tokens=min(window, 20), sound_tokenizer=decoder,
+                                   decode_kwargs={"num_steps": num_steps,
+                                                  "generator": torch.Generator().manual_seed(seed)},
+                                   do_sample=True, top_k=top_k, temperature=temperature)
+        import soundfile as sf
+
+        from ..processing.audio_datasets import read_row_audio
+
+        rate = decoder.config.sampling_rate
+        yamnet = _load_yamnet()
+        for index, (row, item) in enumerate(zip(chosen, generated)):
+            path = folder / f"{index}_{'_'.join(row['caption'].split())[:60]}.wav"
+            audio = item.audio_values.clamp(-1, 1)
+            sf.write(path, audio.T.numpy(), rate, subtype="PCM_16")
+            reference, _ = read_row_audio(row, sampling_rate=rate, channels=1)
+            sounds.append({"caption": row["caption"], "codes": len(item.audio_codes), "complete": item.complete,
+                           "seconds": audio.shape[-1] / rate, "wav": str(path),
+                           "yamnet_generated": yamnet_top_classes(yamnet, audio, rate),
+                           "yamnet_reference": yamnet_top_classes(yamnet, torch.as_tensor(reference), rate)})
+    result["sounds"] = sounds
+    timings["text to audio"] = time.perf_counter() - started
+    result["timings_s"] = {k: round(v, 1) for k, v in timings.items()}
+    Path(out).mkdir(parents=True, exist_ok=True)
+    (Path(out) / "report.json").write_text(json.dumps(result, indent=2, default=str) + "\n")
+    (Path(out) / "report.md").write_text(format_report(result) + "\n")
+    return result
+
+
+def format_report(result: dict[str, Any], max_rows: int = 12) -> str:
+    lines = [f"LM-MSN audio LLM {result['adapter']} on {result['clips']} held-out clips (split {result['split']!r})",
+             "", "Captions (greedy; first rows):", "", "| reference | generated |", "|---|---|"]
+    for item in result.get("captions", [])[:max_rows]:
+        lines.append(f"| {item['reference']} | {item['generated'] or '(empty)'} |")
+    if "caption_scores" in result:
+        names = list(result["caption_scores"])
+        lines += ["", "| captions | " + " | ".join(names) + " |", "|---|" + "---:|" * len(names),
+                  "| audio LLM | " + " | ".join(f"{result['caption_scores'][n]:.3f}" for n in names) + " |",
+                  f"| floor: \"{result['caption_floor']['caption']}\" for every clip | "
+                  + " | ".join(f"{result['caption_floor'].get(n, float('nan')):.3f}" for n in names) + " |"]
+        lines += [f"note: {note}" for note in result.get("caption_notes", [])]
+    if "label_guessing" in result:
+        guess = result["label_guessing"]
+        lines += ["", "Label guessing (Table III rule: correct if the label is named):", "", guess["table"], "",
+                  f"chance (uniform guess among {round(1 / guess['chance'])} training labels): "
+                  f"{100 * guess['chance']:.2f} %; always '{guess['majority_label']}': "
+                  f"{100 * guess['majority_accuracy']:.2f} %; audio LLM: {100 * guess['accuracy']:.2f} %"]
+    if result.get("sounds"):
+        lines += ["", "Text to audio (sampled, decoded by the sound tokenizer):", "",
+                  "| prompt caption | codes | closed | seconds | YAMNet top-3 (generated) | YAMNet top-3 (reference) |",
+                  "|---|---:|---|---:|---|---|"]
+        for item in result["sounds"]:
+            lines.append(f"| {item['caption']} | {item['codes']} | {'yes' if item['complete'] else 'no'} | "
+                         f"{item['seconds']:.1f} | {', '.join(item['yamnet_generated'] or ['-'])} | "
+                         f"{', '.join(item['yamnet_reference'] or ['-'])} |")
+    lines += ["", "wall time: " + ", ".join(f"{k} {v} s" for k, v in result["timings_s"].items())]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--adapter", required=True, help="a folder of training/finetune.py (<run>/<stage>/final)")
+    parser.add_argument("--base_model", default=None, help="the base LLM (default: the adapter's)")
+    parser.add_argument("--pretokenized", required=True)
+    parser.add_argument("--sound_tokenizer", default=None, help="decodes generated codes (text to audio)")
+    parser.add_argument("--split", default="test")
+    parser.add_argument("--batch_size", type=int, default=8)
+    parser.add_argument("--max_clips", type=int, default=None)
+    parser.add_argument("--num_sounds", type=int, default=3)
+    parser.add_argument("--top_k", type=int, default=50)
+    parser.add_argument("--temperature", type=float, default=1.0)
+    parser.add_argument("--num_steps", type=int, default=10)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", required=True)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    result = lm_msn_report(args.adapter, args.pretokenized, args.sound_tokenizer, args.out, args.split,
+                           args.base_model, args.batch_size, args.max_clips, args.num_sounds, args.top_k,
+                           args.temperature, args.seed, args.num_steps)
+    print(format_report(result))
+    return result
+
+
+if __name__ == "__main__":
+    main()

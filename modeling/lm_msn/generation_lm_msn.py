@@ -1,0 +1,224 @@
+# Copyright 2026 The soundlm authors.
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+"""Generation with the audio LLM: a logits processor that keeps audio spans well formed, and the two directions
+(audio in -> text out, text in -> audio out) as functions over `model.generate`.
+
+Audio spans and the sound tokenizer's window: the decoder of `MSNTokenizerModel` reconstructs one window of
+audio (the paper's 10 s = 215 frames) at a time. `AudioSpanLogitsProcessor` closes a span at `max_audio_tokens`
+(default: the decoder's window), so a generated span never exceeds what one decoder call was trained on. A span
+handed to `codes_to_audio` that is longer anyway (codes from elsewhere) is decoded window by window and the
+pieces are concatenated. A span the model left open (the generation budget ran out before `<eoa>`) is decoded
+as far as it got and flagged `complete=False`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+from transformers import LogitsProcessor, LogitsProcessorList
+
+logger = logging.getLogger(__name__)
+
+__all__ = [
+    "AudioSpanLogitsProcessor",
+    "GeneratedAudio",
+    "codes_to_audio",
+    "generate_audio",
+    "generate_text",
+    "sound_tokenizer_window_frames",
+]
+
+
+class AudioSpanLogitsProcessor(LogitsProcessor):
+    """Allows only well-formed audio spans.
+
+    Inside a span (after a `<soa>` with no `<eoa>` since): only audio code tokens, `<eoa>` only once the span holds
+    `min_audio_tokens` codes, and `<eoa>` alone once it holds `max_audio_tokens`. Outside a span: anything but
+    audio code tokens and `<eoa>` (text, `<soa>`, eos). The state is read from the ids each step (prompt
+    included), so a prompt that ends in `<soa>` starts generation inside a span.
+
+    Args:
+        processor (`AudioTokenProcessor`): gives the ids of `<soa>`, `<eoa>` and the codes.
+        min_audio_tokens (`int`, *optional*, defaults to 1).
+        max_audio_tokens (`int`, *optional*): codes per span at most (e.g. the sound tokenizer's frames per
+            window); unlimited if None.
+        allow_new_spans (`bool`, *optional*, defaults to True): whether `<soa>` may be generated outside a span;
+            False keeps the answer in text (what `generate_text` asks for).
+    """
+
+    def __init__(self, processor, min_audio_tokens: int = 1, max_audio_tokens: int | None = None,
+                 allow_new_spans: bool = True):
+        if min_audio_tokens < 1:
+            raise ValueError(f"min_audio_tokens must be >= 1 (an audio span holds codes), got {min_audio_tokens}.")
+        if max_audio_tokens is not None and max_audio_tokens < min_audio_tokens:
+            raise ValueError(f"max_audio_tokens ({max_audio_tokens}) must be >= min_audio_tokens "
+                             f"({min_audio_tokens}).")
+        self.soa = processor.soa_token_id
+        self.eoa = processor.eoa_token_id
+        self.first_code = processor.audio_token_offset
+        self.end_code = processor.audio_token_offset + processor.codebook_size
+        self.min_audio_tokens = min_audio_tokens
+        self.max_audio_tokens = max_audio_tokens
+        self.allow_new_spans = allow_new_spans
+
+    def span_state(self, input_ids: torch.LongTensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per row: whether the next token is inside an audio span `(batch,)` and how many codes it holds."""
+        length = input_ids.shape[1]
+        positions = torch.arange(length, device=input_ids.device).expand_as(input_ids)
+        last_soa = torch.where(input_ids == self.soa, positions, -1).amax(dim=1)
+        last_eoa = torch.where(input_ids == self.eoa, positions, -1).amax(dim=1)
+        inside = last_soa > last_eoa
+        after_soa = positions > last_soa[:, None]
+        is_code = (input_ids >= self.first_code) & (input_ids < self.end_code)
+        count = (is_code & after_soa).sum(dim=1)
+        return inside, count
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        inside, count = self.span_state(input_ids)
+        blocked = torch.zeros_like(scores, dtype=torch.bool)
+        codes = slice(self.first_code, self.end_code)
+        # outside: no codes, no <eoa>
+        blocked[~inside, codes] = True
+        blocked[~inside, self.eoa] = True
+        if not self.allow_new_spans:
+            blocked[~inside, self.soa] = True
+        # inside: codes only (plus <eoa> once long enough)
+        code_mask = torch.zeros(scores.shape[1], dtype=torch.bool, device=scores.device)
+        code_mask[codes] = True
+        allow_eoa = count >= self.min_audio_tokens
+        inside_blocked = ~code_mask[None, :].expand(int(inside.sum()), -1).clone()
+        inside_blocked[:, self.eoa] = ~allow_eoa[inside]
+        if self.max_audio_tokens is not None:
+            full = (count[inside] >= self.max_audio_tokens)
+            inside_blocked[full] = True
+            inside_blocked[full, self.eoa] = False
+        blocked[inside] = inside_blocked
+        return scores.masked_fill(blocked, float("-inf"))
+
+
+@dataclass
+class GeneratedAudio:
+    """Text-to-audio output for one prompt.
+
+    Args:
+        audio_codes (`list[int]`): the generated codes `(num_frames,)`.
+        complete (`bool`): whether the span was closed by `<eoa>`.
+        audio_values (`torch.FloatTensor` of shape `(channels, samples)`, *optional*): the decoded waveform.
+        sampling_rate (`int`, *optional*).
+    """
+
+    audio_codes: list[int]
+    complete: bool
+    audio_values: torch.Tensor | None = None
+    sampling_rate: int | None = None
+
+
+def _generate(model, processor, prompt_segments: Sequence, prefix_ids: Sequence[int], padding_side: str = "left",
+              **generate_kwargs) -> tuple[torch.Tensor, int]:
+    from ...processing.tasks.examples import TaskExample
+
+    features = []
+    for segments in prompt_segments:
+        encoded = processor.encode_example(TaskExample("prompt", tuple(segments)))
+        features.append({"input_ids": encoded["input_ids"] + list(prefix_ids)})
+    batch = processor.pad(features, padding_side=padding_side)
+    device = next(model.parameters()).device
+    batch = {name: value.to(device) for name, value in batch.items()}
+    generate_kwargs.setdefault("pad_token_id", processor.pad_token_id)
+    with torch.no_grad():
+        output = model.generate(**batch, **generate_kwargs)
+    return output, batch["input_ids"].shape[1]
+
+
+def generate_text(model, processor, prompts: Sequence[Sequence], max_new_tokens: int = 64, **generate_kwargs
+                  ) -> list[str]:
+    """Audio (or any segments) in, text out, batched with left padding and the KV cache. The answer is kept in
+    text: `<soa>` and audio tokens cannot be generated (`AudioSpanLogitsProcessor(allow_new_spans=False)`).
+
+    Args:
+        prompts: one generation prompt per item, as segments (e.g. `processor.chat_segments([audio_segment(codes),
+            text_segment("\\nDescribe the sound.")])`).
+        max_new_tokens: text budget per item.
+        **generate_kwargs: passed to `model.generate` (greedy by default).
+
+    Returns:
+        the generated text per prompt.
+    """
+    processors = LogitsProcessorList([AudioSpanLogitsProcessor(processor, allow_new_spans=False)])
+    processors.extend(generate_kwargs.pop("logits_processor", []))
+    output, prompt_length = _generate(model, processor, prompts, (), max_new_tokens=max_new_tokens,
+                                      logits_processor=processors, **generate_kwargs)
+    return [processor.decode(row[prompt_length:]).text.strip() for row in output]
+
+
+def generate_audio(model, processor, prompts: Sequence[Sequence], max_audio_tokens: int, min_audio_tokens: int = 1,
+                   sound_tokenizer=None, decode_kwargs: dict | None = None, **generate_kwargs) -> list[GeneratedAudio]:
+    """Text in, audio out: the prompt is followed by `<soa>`, the constraint allows only codes until `<eoa>`
+    (at least `min_audio_tokens`, at most `max_audio_tokens` codes), and the codes go through the sound
+    tokenizer's decoder when one is given.
+
+    Args:
+        prompts: one generation prompt per item, as segments (e.g. `processor.chat_segments([text_segment(
+            "Generate the sound of rain")])`).
+        max_audio_tokens: codes per span at most; the sound tokenizer's frames per window is the natural value.
+        sound_tokenizer (`MSNTokenizerModel`, *optional*): decodes the codes to `audio_values`.
+        decode_kwargs: passed to `codes_to_audio` (e.g. `num_steps`, `generator`).
+        **generate_kwargs: passed to `model.generate`, e.g. `do_sample=True, top_k=50`.
+    """
+    constraint = AudioSpanLogitsProcessor(processor, min_audio_tokens, max_audio_tokens)
+    processors = LogitsProcessorList([constraint])
+    processors.extend(generate_kwargs.pop("logits_processor", []))
+    generate_kwargs.setdefault("eos_token_id", processor.eoa_token_id)
+    output, prompt_length = _generate(model, processor, prompts, (processor.soa_token_id,),
+                                      max_new_tokens=max_audio_tokens + 1, logits_processor=processors,
+                                      **generate_kwargs)
+    results = []
+    for row in output:
+        read = processor.decode([processor.soa_token_id, *row[prompt_length:].tolist()])
+        codes, complete = read.audio_codes[0], read.complete[0]
+        if not complete:
+            logger.warning("an audio span was left open after %d codes (no <eoa>); decoding what there is",
+                           len(codes))
+        item = GeneratedAudio(audio_codes=codes, complete=complete)
+        if sound_tokenizer is not None and codes:
+            item.audio_values = codes_to_audio(sound_tokenizer, codes, **(decode_kwargs or {}))
+            item.sampling_rate = sound_tokenizer.config.sampling_rate
+        results.append(item)
+    return results
+
+
+def sound_tokenizer_window_frames(config) -> int:
+    """Frames of one decoder window: the sound tokenizer's training clip (`clip_seconds`) by the one frame rule."""
+    return int(config.num_frames(round(config.clip_seconds * config.sampling_rate)))
+
+
+def codes_to_audio(sound_tokenizer, codes: Sequence[int], window_frames: int | None = None,
+                   **decode_kwargs) -> torch.Tensor:
+    """Decode one span of codes `(num_frames,)` into a waveform `(channels, samples)`.
+
+    Spans longer than the decoder's window (`window_frames`, default: the frames of the sound tokenizer's
+    training clip, `config.clip_seconds`) are decoded window by window and concatenated.
+    """
+    codes = torch.as_tensor(list(codes), dtype=torch.long)
+    if codes.ndim != 1 or codes.numel() == 0:
+        raise ValueError(f"codes must be a non-empty 1-D sequence, got shape {tuple(codes.shape)}.")
+    if int(codes.max()) >= sound_tokenizer.config.codebook_size or int(codes.min()) < 0:
+        raise ValueError(f"codes must lie in 0..{sound_tokenizer.config.codebook_size - 1}, got "
+                         f"{int(codes.min())}..{int(codes.max())}.")
+    if window_frames is None:
+        window_frames = sound_tokenizer_window_frames(sound_tokenizer.config)
+    device = next(sound_tokenizer.parameters()).device
+    pieces = []
+    for start in range(0, codes.numel(), window_frames):
+        window = codes[start:start + window_frames].to(device)[None, None, :]
+        with torch.no_grad():
+            pieces.append(sound_tokenizer.decode(window, **decode_kwargs).audio_values[0])
+    return torch.cat(pieces, dim=-1)

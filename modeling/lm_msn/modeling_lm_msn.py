@@ -1,0 +1,333 @@
+# Copyright 2026 The soundlm authors.
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+"""The LM-MSN audio LLM: any causal text LM, its vocabulary extended with the audio tokens, LoRA in every block,
+only the new embedding rows trained; the weighted cross-entropy with z-loss it is trained with.
+
+The model stays a stock `transformers` causal LM wrapped in a stock `peft` model, so everything that works with
+those (generate, Trainer, accelerate, merging, quantised loading) works here:
+
+```python
+>>> processor = AudioTokenProcessor(AutoTokenizer.from_pretrained(llm_path), codebook_size=sound_tokenizer_path)
+>>> model = prepare_audio_llm(AutoModelForCausalLM.from_pretrained(llm_path), processor, LMMSNConfig())
+>>> out = lm_msn_loss(model, **processor([example]))  # out.loss, out.text_loss, out.audio_loss, out.z_loss
+>>> model.save_pretrained(run_dir); processor.save_pretrained(run_dir)
+>>> model = load_audio_llm(run_dir)  # base LLM + adapter + the new rows
+```
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch.utils.checkpoint import checkpoint
+from transformers import AutoModelForCausalLM, PreTrainedModel
+from transformers.utils import ModelOutput
+
+from .configuration_lm_msn import LMMSNConfig
+
+logger = logging.getLogger(__name__)
+
+__all__ = [
+    "LMMSNLossOutput",
+    "init_new_embedding_rows",
+    "lm_msn_loss",
+    "load_audio_llm",
+    "merge_audio_llm",
+    "naive_lm_msn_loss",
+    "prepare_audio_llm",
+]
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Building the model
+# ----------------------------------------------------------------------------------------------------------
+
+
+@torch.no_grad()
+def init_new_embedding_rows(weight: torch.Tensor, num_old: int, method: str = "mean_cov",
+                            generator: torch.Generator | None = None) -> None:
+    """Initialise rows `num_old:` of an embedding (or LM-head) matrix `(vocab, hidden)` in place.
+
+    `"mean_cov"`: draws from N(mean, cov) of the old rows, the covariance shrunk by 1e-5 so that it is
+    positive definite (computed in float64, written in the matrix's dtype); `"mean"`: the mean row.
+    """
+    if not 0 < num_old <= weight.shape[0]:
+        raise ValueError(f"num_old must be in 1..{weight.shape[0]} (the rows of the matrix), got {num_old}.")
+    count = weight.shape[0] - num_old
+    if count == 0:
+        return
+    old = weight[:num_old].to(torch.float64)
+    mean = old.mean(dim=0)
+    if method == "mean":
+        new = mean.expand(count, -1)
+    elif method == "mean_cov":
+        centred = old - mean
+        covariance = centred.T @ centred / num_old
+        covariance += 1e-5 * torch.eye(covariance.shape[0], dtype=covariance.dtype)
+        scale = torch.linalg.cholesky(covariance)
+        noise = torch.randn(count, old.shape[1], generator=generator, dtype=torch.float64)
+        new = mean + noise @ scale.T
+    else:
+        raise ValueError(f"method must be 'mean_cov' or 'mean', got {method!r}.")
+    weight[num_old:] = new.to(device=weight.device, dtype=weight.dtype)
+
+
+def _module_name(model: torch.nn.Module, module: torch.nn.Module | None) -> str | None:
+    for name, candidate in model.named_modules():
+        if candidate is module:
+            return name.rsplit(".", 1)[-1]
+    return None
+
+
+def prepare_audio_llm(model: PreTrainedModel, processor, config: LMMSNConfig | None = None, seed: int = 0):
+    """Turn a causal text LM into the LM-MSN audio LLM (a `peft.PeftModel`).
+
+    1. resize the input and output embeddings to `processor.vocab_size` and initialise the new rows
+       (`config.new_row_init`; tied heads share the rows);
+    2. LoRA (`config.lora_rank`, `lora_alpha`, `lora_dropout`) on `config.lora_target_modules`;
+    3. only the new rows of the input embedding and of the LM head are trainable (peft
+       `trainable_token_indices`): the text rows stay bit-identical through training.
+
+    Args:
+        model (`PreTrainedModel`): a causal LM (`AutoModelForCausalLM`), in any dtype.
+        processor (`AudioTokenProcessor`): gives the vocabulary size and the ids of the audio tokens.
+        config (`LMMSNConfig`, *optional*): the recipe; defaults to the paper's.
+        seed (`int`): seed of the `"mean_cov"` draw.
+
+    Returns:
+        `peft.PeftModel` whose trainable parameters are the LoRA matrices and the new-row deltas.
+    """
+    from peft import LoraConfig, get_peft_model
+
+    config = config or LMMSNConfig()
+    if config.codebook_size is not None and config.codebook_size != processor.codebook_size:
+        raise ValueError(f"config.codebook_size is {config.codebook_size} but the processor's audio tokens cover "
+                         f"{processor.codebook_size} codes.")
+    num_old = model.get_input_embeddings().weight.shape[0]
+    new_ids = processor.audio_token_ids
+    if min(new_ids) < num_old <= max(new_ids):
+        raise ValueError(f"The model's embedding already has {num_old} rows, some of them audio ids "
+                         f"({min(new_ids)}..{max(new_ids)}): prepare the text LLM, not an already extended one.")
+    num_text = min(num_old, min(new_ids))
+    model.resize_token_embeddings(processor.vocab_size, mean_resizing=False)
+    if config.new_row_init != "model":
+        generator = torch.Generator().manual_seed(seed)
+        init_new_embedding_rows(model.get_input_embeddings().weight, num_text, config.new_row_init, generator)
+        head = model.get_output_embeddings()
+        if head is not None and head.weight is not model.get_input_embeddings().weight:
+            init_new_embedding_rows(head.weight, num_text, config.new_row_init, generator)
+    if processor.pad_token_id is not None:
+        model.config.pad_token_id = processor.pad_token_id
+
+    embed_name = _module_name(model, model.get_input_embeddings())
+    head_name = _module_name(model, model.get_output_embeddings())
+    tied = model.get_output_embeddings() is not None and (
+        model.get_output_embeddings().weight is model.get_input_embeddings().weight)
+    # a tied head follows the embedding's adapter (peft ties them); an untied one gets its own new rows
+    trainable = {embed_name: new_ids} if tied or head_name is None else {embed_name: new_ids, head_name: new_ids}
+    lora = LoraConfig(
+        r=config.lora_rank,
+        lora_alpha=config.lora_alpha,
+        lora_dropout=config.lora_dropout,
+        target_modules=config.lora_target_modules,
+        trainable_token_indices=trainable,
+        task_type="CAUSAL_LM",
+    )
+    peft_model = get_peft_model(model, lora)
+    return peft_model
+
+
+def load_audio_llm(path: str | os.PathLike, base_model: str | os.PathLike | PreTrainedModel | None = None,
+                   is_trainable: bool = False, **model_kwargs):
+    """Load a saved audio LLM (adapter folder written by `save_pretrained` or `training/finetune.py`).
+
+    Args:
+        path: the folder with `adapter_config.json`, the adapter weights and the processor.
+        base_model: the base LLM (folder, Hub id or model); defaults to the adapter's `base_model_name_or_path`.
+        is_trainable: load the adapter for further training (stage 2 from stage 1).
+        **model_kwargs: passed to `AutoModelForCausalLM.from_pretrained` (e.g. `dtype=torch.bfloat16`,
+            `quantization_config=BitsAndBytesConfig(load_in_4bit=True)` when bitsandbytes is installed).
+
+    Returns:
+        `(peft.PeftModel, AudioTokenProcessor)`
+
+    Save with `model.save_pretrained(path, save_embedding_layers=False)`: the adapter's trainable-token weights
+    hold the new rows' values, so the resized embedding matrices need not be stored (peft would otherwise copy
+    them whole, 330 MB for Vicuna-7B in bf16).
+    """
+    from peft import PeftConfig, PeftModel
+
+    from ...processing.processing_lm_msn import AudioTokenProcessor
+
+    processor = AudioTokenProcessor.from_pretrained(path)
+    if base_model is None:
+        base_model = PeftConfig.from_pretrained(path).base_model_name_or_path
+    if not isinstance(base_model, PreTrainedModel):
+        base_model = AutoModelForCausalLM.from_pretrained(base_model, **model_kwargs)
+    if base_model.get_input_embeddings().weight.shape[0] != processor.vocab_size:
+        base_model.resize_token_embeddings(processor.vocab_size, mean_resizing=False)
+    model = PeftModel.from_pretrained(base_model, path, is_trainable=is_trainable)
+    return model, processor
+
+
+def merge_audio_llm(adapter_path: str | os.PathLike, out_dir: str | os.PathLike,
+                    base_model: str | os.PathLike | None = None, dtype: torch.dtype | None = None) -> str:
+    """Fold the adapter (LoRA and the new rows) into the base weights and save a plain model folder that loads
+    with `AutoModelForCausalLM.from_pretrained(out_dir)` and `AutoProcessor.from_pretrained(out_dir)`, no peft.
+
+    Returns:
+        `str`: `out_dir`.
+    """
+    kwargs = {} if dtype is None else {"dtype": dtype}
+    model, processor = load_audio_llm(adapter_path, base_model=base_model, **kwargs)
+    merged = model.merge_and_unload()
+    merged.save_pretrained(out_dir)
+    processor.save_pretrained(out_dir)
+    return os.fspath(out_dir)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Loss
+# ----------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class LMMSNLossOutput(ModelOutput):
+    """The LM-MSN training loss and its parts.
+
+    Args:
+        loss (`torch.FloatTensor` of shape `()`): `weighted_ce + z_loss_coefficient * z_loss`.
+        weighted_ce (`torch.FloatTensor` of shape `()`): `sum(w * ce) / sum(w)` over target positions, `w` the
+            processor's `loss_weights` (audio 10, text 1).
+        text_loss (`torch.FloatTensor` of shape `()`): mean cross-entropy of the text targets (NaN if none).
+        audio_loss (`torch.FloatTensor` of shape `()`): mean cross-entropy of the audio targets (NaN if none).
+        z_loss (`torch.FloatTensor` of shape `()`): mean `logsumexp(logits)^2` over target positions
+            (before the coefficient).
+        num_targets (`torch.LongTensor` of shape `()`): target positions in the batch.
+    """
+
+    loss: torch.FloatTensor | None = None
+    weighted_ce: torch.FloatTensor | None = None
+    text_loss: torch.FloatTensor | None = None
+    audio_loss: torch.FloatTensor | None = None
+    z_loss: torch.FloatTensor | None = None
+    num_targets: torch.LongTensor | None = None
+
+
+def _chunk_terms(hidden: torch.Tensor, head: torch.nn.Module, targets: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """Per-position cross-entropy and log-partition of one chunk, `(chunk,)` each, logits in float32."""
+    logits = head(hidden).float()
+    lse = torch.logsumexp(logits, dim=-1)
+    target_logit = logits.gather(-1, targets[:, None]).squeeze(-1)
+    return lse - target_logit, lse
+
+
+def _unwrap(model: torch.nn.Module) -> torch.nn.Module:
+    """The model inside DDP / accelerate / torch.compile wrappers."""
+    while True:
+        inner = getattr(model, "module", None) or getattr(model, "_orig_mod", None)
+        if inner is None:
+            return model
+        model = inner
+
+
+def _base(model: torch.nn.Module) -> PreTrainedModel:
+    return model.get_base_model() if hasattr(model, "get_base_model") else model
+
+
+def _summarise(ce: torch.Tensor, lse: torch.Tensor, weights: torch.Tensor, audio: torch.Tensor,
+               z_loss_coefficient: float) -> LMMSNLossOutput:
+    weight_sum = weights.sum()
+    weighted_ce = (weights * ce).sum() / weight_sum.clamp_min(torch.finfo(ce.dtype).tiny)
+    z_loss = lse.square().mean() if lse.numel() else ce.new_zeros(())
+    nan = ce.new_tensor(float("nan"))
+    text_loss = ce[~audio].mean().detach() if (~audio).any() else nan
+    audio_loss = ce[audio].mean().detach() if audio.any() else nan
+    return LMMSNLossOutput(loss=weighted_ce + z_loss_coefficient * z_loss, weighted_ce=weighted_ce.detach(),
+                           text_loss=text_loss, audio_loss=audio_loss, z_loss=z_loss.detach(),
+                           num_targets=torch.tensor(ce.numel()))
+
+
+def _select_targets(labels: torch.Tensor, loss_weights: torch.Tensor | None,
+                    audio_id_range: tuple[int, int] | None):
+    """Target mask `(batch, seq_len - 1)` of the shifted labels, and per target: id, weight, is-audio."""
+    labels = labels[:, 1:]
+    mask = labels != -100
+    targets = labels[mask]
+    weights = (loss_weights[:, 1:][mask].float() if loss_weights is not None
+               else torch.ones(targets.shape[0], device=labels.device))
+    if audio_id_range is None:
+        audio = weights > 1.0
+    else:
+        audio = (targets >= audio_id_range[0]) & (targets < audio_id_range[1])
+    return mask, targets, weights, audio
+
+
+def lm_msn_loss(model: torch.nn.Module, input_ids: torch.Tensor, labels: torch.Tensor,
+                attention_mask: torch.Tensor | None = None, loss_weights: torch.Tensor | None = None,
+                z_loss_coefficient: float = 1e-4, chunk_size: int = 1024,
+                audio_id_range: tuple[int, int] | None = None, **_: object) -> LMMSNLossOutput:
+    """Weighted next-token cross-entropy plus z-loss, without a full `(batch, seq, vocab)` logits tensor.
+
+    The model runs once with its LM head on a single position (`logits_to_keep=1`); the head is then applied only
+    to the final hidden states of target positions, `chunk_size` positions at a time, each chunk under activation
+    checkpointing, so at most one `(chunk, vocab)` float32 logits block is alive in the forward and in the
+    backward pass. Under FSDP the head's weights are not gathered outside the forward: use `naive_lm_msn_loss`
+    there (`train.chunked_loss: false` in `training/finetune.py`).
+
+    Args:
+        model: the audio LLM (a peft model or a plain causal LM with `get_decoder()`-style `.model`).
+        input_ids (`torch.LongTensor` of shape `(batch, seq_len)`).
+        labels (`torch.LongTensor` of shape `(batch, seq_len)`): -100 off target, not yet shifted.
+        attention_mask (`torch.LongTensor` of shape `(batch, seq_len)`, *optional*).
+        loss_weights (`torch.FloatTensor` of shape `(batch, seq_len)`, *optional*): per-label weights aligned with
+            `labels` (audio targets weigh more than 1, text targets 1); ones if omitted.
+        z_loss_coefficient (`float`): PaLM's 1e-4 by default.
+        chunk_size (`int`): target positions per LM-head chunk.
+        audio_id_range (`tuple[int, int]`, *optional*): `[first, end)` ids of the audio tokens
+            (`processor.audio_id_range`), to report text and audio cross-entropy apart; without it a target counts
+            as audio when its weight is above 1.
+    """
+    # The forward goes through the model (and any DDP / peft wrapper around it, so gradient hooks fire) with
+    # the LM head on one position only; the head then runs on the target positions below.
+    outputs = model(input_ids=input_ids, attention_mask=attention_mask, use_cache=False, output_hidden_states=True,
+                    logits_to_keep=1)
+    hidden = outputs.hidden_states[-1]  # the final-norm output, what the LM head reads
+    head = _base(_unwrap(model)).get_output_embeddings()
+    mask, targets, weights, audio = _select_targets(labels, loss_weights, audio_id_range)
+    selected = hidden[:, :-1][mask]
+    ce_parts, lse_parts = [], []
+    for start in range(0, selected.shape[0], chunk_size):
+        chunk = slice(start, start + chunk_size)
+        if torch.is_grad_enabled() and selected.requires_grad:
+            ce, lse = checkpoint(_chunk_terms, selected[chunk], head, targets[chunk], use_reentrant=False)
+        else:
+            ce, lse = _chunk_terms(selected[chunk], head, targets[chunk])
+        ce_parts.append(ce)
+        lse_parts.append(lse)
+    ce = torch.cat(ce_parts) if ce_parts else hidden.new_zeros(0, dtype=torch.float32)
+    lse = torch.cat(lse_parts) if lse_parts else hidden.new_zeros(0, dtype=torch.float32)
+    return _summarise(ce, lse, weights, audio, z_loss_coefficient)
+
+
+def naive_lm_msn_loss(model: torch.nn.Module, input_ids: torch.Tensor, labels: torch.Tensor,
+                      attention_mask: torch.Tensor | None = None, loss_weights: torch.Tensor | None = None,
+                      z_loss_coefficient: float = 1e-4, audio_id_range: tuple[int, int] | None = None,
+                      **_: object) -> LMMSNLossOutput:
+    """The same loss the straightforward way: full logits from `model(...)`, cast to float32, for the benchmark
+    and as the reference in tests."""
+    logits = model(input_ids=input_ids, attention_mask=attention_mask, use_cache=False).logits.float()
+    mask, targets, weights, audio = _select_targets(labels, loss_weights, audio_id_range)
+    shifted = logits[:, :-1]
+    ce = F.cross_entropy(shifted.transpose(1, 2), labels[:, 1:].clamp_min(0), reduction="none")[mask]
+    lse = torch.logsumexp(shifted, dim=-1)[mask]
+    return _summarise(ce, lse, weights, audio, z_loss_coefficient)

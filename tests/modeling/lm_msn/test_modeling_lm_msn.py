@@ -1,0 +1,157 @@
+"""The LM-MSN audio LLM: new rows, LoRA, frozen text rows, the loss against a hand computation, saving, merging."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+from helpers import tiny_llama_config, tiny_text_tokenizer
+from safetensors.torch import load_file
+from transformers import AutoModelForCausalLM, AutoProcessor, LlamaForCausalLM
+
+from soundlm.modeling.lm_msn import (
+    AudioTokenProcessor,
+    LMMSNConfig,
+    init_new_embedding_rows,
+    lm_msn_loss,
+    load_audio_llm,
+    merge_audio_llm,
+    naive_lm_msn_loss,
+    prepare_audio_llm,
+)
+from soundlm.processing.tasks import lm_msn_chat_example, lm_msn_pretraining_example, row_rng
+
+RECIPE = LMMSNConfig(lora_rank=4, lora_alpha=8, lora_dropout=0.0)
+
+
+def build(tied: bool = True, codebook_size: int = 16, seed: int = 0):
+    processor = AudioTokenProcessor(tiny_text_tokenizer(), codebook_size=codebook_size)
+    torch.manual_seed(seed)
+    base = LlamaForCausalLM(tiny_llama_config(tie_word_embeddings=tied))
+    return prepare_audio_llm(base, processor, RECIPE), processor
+
+
+def batch_of(processor, n: int = 3):
+    examples = [lm_msn_pretraining_example([i, i + 1, 3], f"rain number {i}", row_rng(0, str(i))) for i in range(n)]
+    examples.append(lm_msn_chat_example("captioning", [4, 5], caption="a dog barks", rng=row_rng(0, "c")))
+    return processor(examples)
+
+
+@pytest.mark.parametrize("tied", [True, False])
+def test_only_lora_and_new_rows_train_and_text_rows_stay_bit_identical(tied):
+    model, processor = build(tied)
+    trainable = [name for name, p in model.named_parameters() if p.requires_grad]
+    assert trainable and all("lora_" in name or "trainable_tokens_delta" in name for name in trainable)
+    assert sum("trainable_tokens_delta" in name for name in trainable) == (1 if tied else 2)
+    base = model.get_base_model()
+    embed_before = base.get_input_embeddings().weight.detach().clone()
+    head_before = base.get_output_embeddings().weight.detach().clone()
+    batch = batch_of(processor)
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-2)
+    for _ in range(3):
+        lm_msn_loss(model, **batch, chunk_size=5).loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+    text = slice(0, 300)
+    embed_after = base.get_input_embeddings().weight.detach()
+    head_after = base.get_output_embeddings().weight.detach()
+    assert torch.equal(embed_after[text], embed_before[text]) and torch.equal(head_after[text], head_before[text])
+    assert not torch.equal(embed_after[300:], embed_before[300:])
+    assert not torch.equal(head_after[300:], head_before[300:])
+
+
+def test_new_rows_start_inside_the_distribution_of_the_old_rows():
+    weight = torch.randn(4000, 8) * torch.tensor([1.0, 2, 3, 4, 1, 1, 1, 1]) + 5.0
+    init_new_embedding_rows(weight, 2000, "mean_cov", torch.Generator().manual_seed(0))
+    old, new = weight[:2000], weight[2000:]
+    assert torch.allclose(new.mean(0), old.mean(0), atol=0.2)
+    assert torch.allclose(new.std(0), old.std(0), rtol=0.1)
+    init_new_embedding_rows(weight, 2000, "mean")
+    assert torch.allclose(weight[2000:], old.mean(0).expand(2000, -1), atol=1e-5)
+
+
+def test_loss_matches_a_hand_computation():
+    model, processor = build(tied=False)
+    batch = batch_of(processor)
+    out = lm_msn_loss(model, **batch, z_loss_coefficient=1e-2, chunk_size=7, audio_id_range=processor.audio_id_range)
+    with torch.no_grad():
+        logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits.double()
+    ce_sum = w_sum = z_sum = count = 0.0
+    text_ce, audio_ce = [], []
+    for b in range(logits.shape[0]):
+        for t in range(logits.shape[1] - 1):
+            label = int(batch["labels"][b, t + 1])
+            if label == -100:
+                continue
+            log_probs = F.log_softmax(logits[b, t], dim=-1)
+            weight = float(batch["loss_weights"][b, t + 1])
+            ce = -float(log_probs[label])
+            ce_sum += weight * ce
+            w_sum += weight
+            z_sum += float(torch.logsumexp(logits[b, t], -1)) ** 2
+            count += 1
+            (audio_ce if label >= processor.audio_id_range[0] else text_ce).append(ce)
+    assert audio_ce and text_ce
+    assert out.weighted_ce.item() == pytest.approx(ce_sum / w_sum, rel=1e-5)
+    assert out.z_loss.item() == pytest.approx(z_sum / count, rel=1e-5)
+    assert out.loss.item() == pytest.approx(ce_sum / w_sum + 1e-2 * z_sum / count, rel=1e-5)
+    assert out.audio_loss.item() == pytest.approx(sum(audio_ce) / len(audio_ce), rel=1e-5)
+    assert out.text_loss.item() == pytest.approx(sum(text_ce) / len(text_ce), rel=1e-5)
+    assert int(out.num_targets) == count
+
+
+def test_chunked_loss_and_gradients_equal_the_full_logits_loss():
+    model, processor = build(tied=True)
+    batch = batch_of(processor)
+    params = [p for p in model.parameters() if p.requires_grad]
+    chunked = lm_msn_loss(model, **batch, chunk_size=3)
+    grads = torch.autograd.grad(chunked.loss, params)
+    naive = naive_lm_msn_loss(model, **batch)
+    naive_grads = torch.autograd.grad(naive.loss, params)
+    assert chunked.loss.item() == pytest.approx(naive.loss.item(), rel=1e-6)
+    for ours, theirs in zip(grads, naive_grads):
+        torch.testing.assert_close(ours, theirs, rtol=1e-4, atol=1e-6)
+
+
+def test_adapter_save_load_and_merge_give_the_same_logits(tmp_path):
+    model, processor = build(tied=True)
+    batch = batch_of(processor)
+    # move the adapter away from its zero start so that saving has something to carry
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-2)
+    for _ in range(3):
+        lm_msn_loss(model, **batch).loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+    model.eval()
+    with torch.no_grad():
+        expected = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+    base_dir, adapter_dir, merged_dir = tmp_path / "base", tmp_path / "adapter", tmp_path / "merged"
+    torch.manual_seed(0)
+    LlamaForCausalLM(tiny_llama_config(tie_word_embeddings=True)).save_pretrained(base_dir)  # same seed as build()
+    model.save_pretrained(adapter_dir, save_embedding_layers=False)
+    processor.save_pretrained(adapter_dir)
+    assert not any("embed_tokens.weight" in k or "lm_head.weight" in k for k in load_file(
+        adapter_dir / "adapter_model.safetensors"))
+    loaded, loaded_processor = load_audio_llm(adapter_dir, base_model=base_dir)
+    with torch.no_grad():
+        got = loaded.eval()(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+    torch.testing.assert_close(got, expected)
+    assert loaded_processor.vocab_size == processor.vocab_size
+    merge_audio_llm(adapter_dir, merged_dir, base_model=base_dir)
+    plain = AutoModelForCausalLM.from_pretrained(merged_dir).eval()
+    assert not any("lora" in name for name, _ in plain.named_parameters())
+    assert isinstance(AutoProcessor.from_pretrained(merged_dir), AudioTokenProcessor)
+    with torch.no_grad():
+        merged_logits = plain(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+    torch.testing.assert_close(merged_logits, expected, rtol=1e-4, atol=1e-4)
+
+
+def test_prepare_refuses_mismatches():
+    processor = AudioTokenProcessor(tiny_text_tokenizer(), codebook_size=16)
+    with pytest.raises(ValueError, match="config.codebook_size is 32"):
+        prepare_audio_llm(LlamaForCausalLM(tiny_llama_config()), processor, LMMSNConfig(codebook_size=32))
+    extended = LlamaForCausalLM(tiny_llama_config(vocab_size=310))
+    with pytest.raises(ValueError, match="already has 310 rows"):
+        prepare_audio_llm(extended, processor, RECIPE)
+    with pytest.raises(ValueError, match="new_row_init"):
+        LMMSNConfig(new_row_init="zeros")

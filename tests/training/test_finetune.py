@@ -1,0 +1,162 @@
+"""training/finetune.py on a tiny Llama: both stages, exact resume, the 2-process (gloo) path, config errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import datasets
+import pytest
+import torch
+from helpers import tiny_config_kwargs, tiny_llama_config, tiny_text_tokenizer
+from safetensors.torch import load_file
+from transformers import LlamaForCausalLM
+
+from soundlm.processing.task_datasets import lm_msn_task_dataset
+from soundlm.training import finetune
+
+SCRIPT = Path(__file__).resolve().parents[2] / "training" / "finetune.py"
+CAPTIONS = ["rain on a tin roof", "a dog barks", "the genre of this music is jazz", "an audience applauding",
+            "a bird calling", "a train passing"]
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory):
+    """A tiny base LLM folder, a sound-tokenizer config (16 codes) and the two LM-MSN task sets."""
+    from soundlm import MSNTokenizerConfig
+
+    root = tmp_path_factory.mktemp("finetune")
+    torch.manual_seed(0)
+    LlamaForCausalLM(tiny_llama_config()).save_pretrained(root / "base")
+    tiny_text_tokenizer().save_pretrained(root / "base")
+    MSNTokenizerConfig(**tiny_config_kwargs(codebook_size=16)).save_pretrained(root / "sound")
+    rows = datasets.Dataset.from_dict({
+        "key": [f"k{i}" for i in range(len(CAPTIONS))],
+        "source_id": [f"s{i}" for i in range(len(CAPTIONS))],
+        "codes": [[(3 * i + j) % 16 for j in range(5 + i)] for i in range(len(CAPTIONS))],
+        "caption": CAPTIONS,
+        "label": ["rain", "dog", "jazz", "applause", "bird", "train"],
+        "split": ["train"] * (len(CAPTIONS) - 1) + ["test"],
+    })
+    lm_msn_task_dataset(rows, stage=1).save_to_disk(str(root / "stage1"))
+    lm_msn_task_dataset(rows, stage=2).save_to_disk(str(root / "stage2"))
+    return root
+
+
+def config_file(workspace: Path, out: Path, **train) -> Path:
+    config = {
+        "data": {"pretrain": str(workspace / "stage1"), "instruct": str(workspace / "stage2"), "max_length": 320},
+        "model": {"base_model": str(workspace / "base"), "sound_tokenizer": str(workspace / "sound"),
+                  "lora_rank": 4, "lora_alpha": 8, "loss_chunk_size": 16},
+        "train": {"output_dir": str(out), "batch_size": 2, "max_steps": 4, "warmup_steps": 1, "save_every": 2,
+                  "log_every": 1, "lr": 1e-2, **train},
+    }
+    path = out.parent / f"{out.name}.yaml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(config))
+    return path
+
+
+def adapter_state(folder: Path) -> dict[str, torch.Tensor]:
+    return load_file(folder / "adapter_model.safetensors")
+
+
+def test_pretrain_then_instruct(workspace, tmp_path):
+    from soundlm.modeling.lm_msn import AudioTokenProcessor, LMMSNConfig, load_audio_llm
+
+    path = config_file(workspace, tmp_path / "run")
+    stage1 = finetune.main(["--config", str(path), "--stage", "pretrain"])
+    assert {"adapter_model.safetensors", "adapter_config.json", "config.json", "processor_config.json",
+            "tokenizer.json"} <= {p.name for p in stage1.iterdir()}
+    recipe = LMMSNConfig.from_pretrained(stage1)
+    assert (recipe.codebook_size, recipe.lora_rank, recipe.audio_loss_weight) == (16, 4, 10.0)
+    state = adapter_state(stage1)
+    assert any("trainable_tokens_delta" in name for name in state) and any("lora_A" in name for name in state)
+    # TensorBoard events with the loss parts
+    events = list((tmp_path / "run" / "pretrain").rglob("events.out.tfevents*"))
+    assert events
+    stage2 = finetune.main(["--config", str(path), "--stage", "instruct"])
+    first, second = adapter_state(stage1), adapter_state(stage2)
+    assert first.keys() == second.keys()
+    assert any(not torch.equal(first[k], second[k]) for k in first)  # stage 2 trained on from stage 1
+    model, processor = load_audio_llm(stage2)
+    assert isinstance(processor, AudioTokenProcessor) and processor.codebook_size == 16
+    trainer_state = json.loads((tmp_path / "run" / "instruct" / "checkpoint-4" / "trainer_state.json").read_text())
+    logged = [entry for entry in trainer_state["log_history"] if "loss" in entry]
+    assert logged and {"text_loss", "z_loss"} <= set(logged[0])  # audio_loss: only when the batch had audio targets
+    assert any("audio_loss" in entry for entry in logged)
+
+
+def test_held_out_rows_are_left_out(workspace):
+    from soundlm.modeling.lm_msn import AudioTokenProcessor
+
+    processor = AudioTokenProcessor(tiny_text_tokenizer(), codebook_size=16)
+    encoded = finetune.encode_dataset(str(workspace / "stage1"), processor, dict(finetune.DEFAULTS["data"]))
+    assert len(encoded) == len(CAPTIONS) - 1
+    cut = finetune.encode_dataset(str(workspace / "stage1"), processor,
+                                  {**finetune.DEFAULTS["data"], "max_length": 6})
+    assert max(cut["length"]) == 6 and len(cut) == len(encoded)  # stage 1: every token is a target
+    with pytest.raises(ValueError, match="no example .* keeps a target token"):  # stage 2: cut inside the prompt
+        finetune.encode_dataset(str(workspace / "stage2"), processor, {**finetune.DEFAULTS["data"], "max_length": 6})
+
+
+def test_resume_from_a_checkpoint_gives_the_same_weights(workspace, tmp_path):
+    """Stopping after the step-2 checkpoint (as a kill -9 would) and resuming gives the uninterrupted run's adapter."""
+    straight = finetune.main(["--config", str(config_file(workspace, tmp_path / "a")), "--stage", "pretrain"])
+    from transformers import TrainerCallback
+
+    class StopAfterTwoSteps(TrainerCallback):  # the process dies right after the step-2 checkpoint
+        def on_save(self, args, state, control, **kwargs):
+            if state.global_step == 2:
+                control.should_training_stop = True
+
+    path = config_file(workspace, tmp_path / "b")
+    finetune.main(["--config", str(path), "--stage", "pretrain"], callbacks=[StopAfterTwoSteps()])
+    assert not (tmp_path / "b" / "pretrain" / "checkpoint-4").exists()
+    resumed = finetune.main(["--config", str(path), "--stage", "pretrain", "--train.resume_from_checkpoint",
+                             "latest"])
+    ours, theirs = adapter_state(straight), adapter_state(resumed)
+    for name in ours:
+        torch.testing.assert_close(theirs[name], ours[name], rtol=0, atol=0, msg=name)
+
+
+def test_config_errors(workspace, tmp_path):
+    with pytest.raises(ValueError, match="unknown key"):
+        finetune.merged_config({"train": {"learning_rate": 1.0}})
+    path = config_file(workspace, tmp_path / "c")
+    with pytest.raises(ValueError, match="holds no adapter"):
+        finetune.main(["--config", str(path), "--stage", "instruct"])
+    with pytest.raises(ValueError, match="does not exist"):
+        finetune.main(["--config", str(path), "--stage", "pretrain", "--data.pretrain", str(tmp_path / "none")])
+
+
+def test_two_process_training_with_accelerate_launch(workspace, tmp_path):
+    """DDP on 2 CPU processes (gloo) through `accelerate launch`: the same script, one saved adapter."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    path = config_file(workspace, tmp_path / "ddp", max_steps=2, save_every=2)
+    command = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
+               "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
+               "--main_process_port", str(port), str(SCRIPT), "--config", str(path), "--stage", "pretrain"]
+    result = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path, timeout=300,
+                            env={**os.environ, "OMP_NUM_THREADS": "1", "ACCELERATE_USE_CPU": "1"})
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert (tmp_path / "ddp" / "pretrain" / "final" / "adapter_model.safetensors").is_file()
+    state = json.loads((tmp_path / "ddp" / "pretrain" / "checkpoint-2" / "trainer_state.json").read_text())
+    assert state["global_step"] == 2
+    assert "world_size: 2" in result.stdout + result.stderr or state["train_batch_size"] == 2
+
+
+@pytest.mark.parametrize("name, kind", [("accelerate_ddp.yaml", "MULTI_GPU"), ("accelerate_fsdp.yaml", "FSDP")])
+def test_shipped_accelerate_configs_parse(name, kind):
+    from accelerate.commands.config.config_args import load_config_from_file
+
+    config = load_config_from_file(str(SCRIPT.parent / "configs" / name))
+    assert config.distributed_type.name == kind and config.mixed_precision == "bf16"
+    if kind == "FSDP":
+        assert config.fsdp_config["fsdp_transformer_layer_cls_to_wrap"] == "LlamaDecoderLayer"

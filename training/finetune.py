@@ -1,0 +1,341 @@
+"""Fine-tune the LM-MSN audio LLM: LoRA + the new audio-token rows, weighted cross-entropy with z-loss.
+
+    accelerate launch training/finetune.py --config training/configs/demo_lm_msn.yaml --stage pretrain
+    accelerate launch training/finetune.py --config training/configs/demo_lm_msn.yaml --stage instruct \
+        [--train.max_steps=200 ...]
+
+`--stage pretrain` (the paper's stage 1, caption pairs in both orders) trains the adapter from scratch on
+`data.pretrain`; `--stage instruct` (stage 2, the chat tasks) starts from the stage-1 adapter
+(`model.init_adapter`, default `<train.output_dir>/pretrain/final`) on `data.instruct`. Both read the Arrow
+sets of `training/build_task_data.py`.
+
+Built on the transformers `Trainer`, so one code path runs from one CPU process to many GPUs (DDP and FSDP
+through `accelerate launch --config_file training/configs/accelerate_{ddp,fsdp}.yaml`): gradient
+accumulation, bf16 autocast where the device has it (`train.bf16: auto`), gradient checkpointing,
+length-grouped batches (examples of similar length share a batch; padding is masked, examples never attend to
+each other), cosine or linear schedule with warm-up, TensorBoard logs under `<run>/runs`, a progress bar, and
+checkpoints (adapter, optimiser, scheduler, RNG states) that resume exactly with
+`--train.resume_from_checkpoint latest`. The loss is `lm_msn_loss` (chunked LM head, logged as its parts:
+`text_loss`, `audio_loss`, `z_loss`).
+
+Writes `<train.output_dir>/<stage>/final/`: the peft adapter (LoRA + new rows), the processor (tokenizer with
+the audio tokens and its chat template) and `config.json` (the `LMMSNConfig` recipe). `soundlm merge` turns it
+into a plain model folder.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import math
+import os
+import sys
+from pathlib import Path
+
+import datasets
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer, Trainer, TrainingArguments, set_seed
+from transformers.trainer_utils import get_last_checkpoint
+
+from soundlm.modeling.lm_msn import (
+    AudioTokenProcessor,
+    LMMSNConfig,
+    lm_msn_loss,
+    load_audio_llm,
+    naive_lm_msn_loss,
+    prepare_audio_llm,
+)
+from soundlm.training.common.config import apply_overrides, load_config
+
+logger = logging.getLogger("finetune")
+
+STAGES = ("pretrain", "instruct")
+
+DEFAULTS = {
+    "data": {
+        "pretrain": "work/tasks/lm_msn_stage1",  # Arrow sets of build_task_data.py
+        "instruct": "work/tasks/lm_msn_stage2",
+        "split_column": "split",  # rows whose value is `train_split` train; None: every row
+        "train_split": "train",
+        "max_length": 512,  # tokens per example; longer examples are cut at the end (counted in the log)
+        "max_examples": None,  # first N examples (after the split filter), for short runs
+    },
+    "model": {
+        "base_model": None,  # causal LM folder or Hub id (paper: lmsys/vicuna-7b-v1.5)
+        "sound_tokenizer": None,  # MSNTokenizerModel folder: gives the codebook size
+        "init_adapter": None,  # instruct: the stage-1 adapter folder (default <output_dir>/pretrain/final)
+        "dtype": "float32",  # base weights: float32 | bfloat16 | float16
+        "load_in_bits": None,  # 4 or 8: quantised base through bitsandbytes (when installed)
+        "lora_rank": 64,
+        "lora_alpha": 128,
+        "lora_dropout": 0.05,
+        "lora_target_modules": "all-linear",
+        "new_row_init": "mean_cov",
+        "audio_loss_weight": 10.0,
+        "z_loss_coefficient": 1.0e-4,
+        "loss_chunk_size": 1024,
+    },
+    "train": {
+        "output_dir": "runs/lm_msn",
+        "seed": 0,
+        "batch_size": 8,
+        "gradient_accumulation_steps": 1,
+        "max_steps": 100,
+        "lr": 2.0e-4,
+        "weight_decay": 0.0,
+        "warmup_steps": 10,
+        "scheduler": "cosine",  # cosine | linear
+        "grad_clip": 1.0,
+        "bf16": "auto",  # auto: bf16 autocast on a GPU that has it, off on the CPU
+        "gradient_checkpointing": False,
+        "group_by_length": True,
+        "chunked_loss": True,  # False: full-logits loss (FSDP switches to it by itself)
+        "save_every": 50,
+        "save_total_limit": 2,
+        "log_every": 10,
+        "resume_from_checkpoint": None,  # a checkpoint folder, or "latest"
+    },
+}
+
+
+def merged_config(config: dict) -> dict:
+    merged = {section: dict(values) for section, values in DEFAULTS.items()}
+    for section, values in config.items():
+        if section not in merged:
+            raise ValueError(f"unknown config section {section!r}; expected one of {sorted(merged)}")
+        unknown = sorted(set(values or {}) - set(merged[section]))
+        if unknown:
+            raise ValueError(f"unknown key(s) {unknown} in section {section!r}; known: {sorted(merged[section])}")
+        merged[section].update(values or {})
+    return merged
+
+
+def recipe(model_config: dict, codebook_size: int) -> LMMSNConfig:
+    return LMMSNConfig(
+        base_model_name_or_path=model_config["base_model"],
+        codebook_size=codebook_size,
+        sound_tokenizer_name_or_path=model_config["sound_tokenizer"],
+        lora_rank=model_config["lora_rank"],
+        lora_alpha=model_config["lora_alpha"],
+        lora_dropout=model_config["lora_dropout"],
+        lora_target_modules=model_config["lora_target_modules"],
+        new_row_init=model_config["new_row_init"],
+        audio_loss_weight=model_config["audio_loss_weight"],
+        z_loss_coefficient=model_config["z_loss_coefficient"],
+        loss_chunk_size=model_config["loss_chunk_size"],
+    )
+
+
+def _model_kwargs(model_config: dict) -> dict:
+    kwargs = {"dtype": getattr(torch, model_config["dtype"])}
+    if model_config["load_in_bits"]:
+        from transformers import BitsAndBytesConfig  # needs bitsandbytes and a GPU
+
+        bits = int(model_config["load_in_bits"])
+        if bits not in (4, 8):
+            raise ValueError(f"model.load_in_bits must be 4 or 8, got {bits}")
+        kwargs["quantization_config"] = BitsAndBytesConfig(load_in_4bit=bits == 4, load_in_8bit=bits == 8,
+                                                           bnb_4bit_compute_dtype=torch.bfloat16)
+    return kwargs
+
+
+def build_model(stage: str, config: dict):
+    """(peft model, processor, recipe) for the stage: stage 1 from the base LLM, stage 2 from stage 1's adapter."""
+    model_config = config["model"]
+    if stage == "instruct":
+        init = model_config["init_adapter"] or os.path.join(config["train"]["output_dir"], "pretrain", "final")
+        if not Path(init, "adapter_config.json").is_file():
+            raise ValueError(f"model.init_adapter {init!r} holds no adapter: run --stage pretrain first or point "
+                             "model.init_adapter at a stage-1 adapter folder")
+        model, processor = load_audio_llm(init, base_model=model_config["base_model"], is_trainable=True,
+                                          **_model_kwargs(model_config))
+        lm_config = LMMSNConfig.from_pretrained(init) if Path(init, "config.json").is_file() else recipe(
+            model_config, processor.codebook_size)
+        lm_config.audio_loss_weight = model_config["audio_loss_weight"]
+        lm_config.z_loss_coefficient = model_config["z_loss_coefficient"]
+        processor.audio_loss_weight = float(model_config["audio_loss_weight"])
+        return model, processor, lm_config
+    if not model_config["base_model"] or not model_config["sound_tokenizer"]:
+        raise ValueError("model.base_model and model.sound_tokenizer are required for --stage pretrain")
+    tokenizer = AutoTokenizer.from_pretrained(model_config["base_model"])
+    processor = AudioTokenProcessor(tokenizer, codebook_size=model_config["sound_tokenizer"],
+                                    audio_loss_weight=model_config["audio_loss_weight"])
+    lm_config = recipe(model_config, processor.codebook_size)
+    base = AutoModelForCausalLM.from_pretrained(model_config["base_model"], **_model_kwargs(model_config))
+    model = prepare_audio_llm(base, processor, lm_config, seed=config["train"]["seed"])
+    return model, processor, lm_config
+
+
+def encode_dataset(path: str, processor: AudioTokenProcessor, data_config: dict) -> datasets.Dataset:
+    """The task set as `input_ids`, `labels`, `loss_weights` and `length` (for length grouping)."""
+    if not Path(path).is_dir():
+        raise ValueError(f"task set {path!r} does not exist: build it with training/build_task_data.py")
+    rows = datasets.load_from_disk(path)
+    column, split = data_config["split_column"], data_config["train_split"]
+    if column and column in rows.column_names:
+        rows = rows.filter(lambda value: value == split, input_columns=column, desc=f"{column} == {split!r}")
+    if data_config["max_examples"]:
+        rows = rows.select(range(min(len(rows), int(data_config["max_examples"]))))
+    if not len(rows):
+        raise ValueError(f"task set {path!r} has no training rows (split column {column!r} == {split!r})")
+    max_length = int(data_config["max_length"])
+
+    def encode(row: dict) -> dict:
+        encoded = processor.encode_example(row)
+        cut = len(encoded["input_ids"]) > max_length
+        encoded = {name: values[:max_length] for name, values in encoded.items()}
+        return {**encoded, "length": len(encoded["input_ids"]), "truncated": cut}
+
+    encoded = rows.map(encode, remove_columns=rows.column_names, desc="tokenising")
+    truncated = sum(encoded["truncated"])
+    if truncated:
+        logger.warning("%d of %d examples were longer than data.max_length=%d tokens and were cut", truncated,
+                       len(encoded), max_length)
+    # an example cut before its first target teaches nothing (and a batch of them has no gradient)
+    kept = encoded.filter(lambda labels: any(label != -100 for label in labels), input_columns="labels",
+                          desc="examples with targets")
+    if len(kept) < len(encoded):
+        logger.warning("skipped %d of %d examples with no target token left within data.max_length=%d",
+                       len(encoded) - len(kept), len(encoded), max_length)
+    if not len(kept):
+        raise ValueError(f"no example of {path!r} keeps a target token within data.max_length={max_length}; "
+                         "raise data.max_length")
+    return kept.remove_columns("truncated")
+
+
+class LMMSNTrainer(Trainer):
+    """`Trainer` with the LM-MSN loss (`lm_msn_loss`, or the full-logits form) and its parts in the logs."""
+
+    def __init__(self, *args, lm_config: LMMSNConfig, audio_id_range: tuple[int, int], chunked_loss: bool = True,
+                 **kwargs):
+        super().__init__(*args, **kwargs)
+        self.lm_config = lm_config
+        self.audio_id_range = audio_id_range
+        if chunked_loss and self.is_fsdp_enabled:
+            logger.info("FSDP: the LM head is sharded outside the forward, so the loss uses full logits")
+            chunked_loss = False
+        self.loss_function_ = lm_msn_loss if chunked_loss else naive_lm_msn_loss
+        # the loss is a per-batch weighted mean, so the Trainer must divide it by the accumulation steps
+        self.loss_is_scaled_for_ga = False
+        self._parts: dict[str, list[float]] = {"text_loss": [], "audio_loss": [], "z_loss": []}
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        output = self.loss_function_(model, **inputs, z_loss_coefficient=self.lm_config.z_loss_coefficient,
+                                     chunk_size=self.lm_config.loss_chunk_size, audio_id_range=self.audio_id_range)
+        for name in self._parts:
+            value = float(output[name])
+            if not math.isnan(value):
+                self._parts[name].append(value)
+        return (output.loss, output) if return_outputs else output.loss
+
+    def _save(self, output_dir: str | None = None, state_dict: dict | None = None) -> None:
+        """Checkpoints hold the adapter only: the new rows live in its trainable-token weights, so peft's copy of
+        the whole resized embedding matrices (its default after a resize) is left out."""
+        from peft import PeftModel
+
+        model = self.accelerator.unwrap_model(self.model, keep_torch_compile=False)
+        if not isinstance(model, PeftModel):
+            return super()._save(output_dir, state_dict)
+        output_dir = output_dir if output_dir is not None else self.args.output_dir
+        if self.args.should_save:
+            os.makedirs(output_dir, exist_ok=True)
+            model.save_pretrained(output_dir, save_embedding_layers=False, is_main_process=True)
+
+    def log(self, logs: dict[str, float], *args, **kwargs) -> None:
+        if "loss" in logs:
+            for name, values in self._parts.items():
+                if values:
+                    logs[name] = round(sum(values) / len(values), 4)
+                values.clear()
+        super().log(logs, *args, **kwargs)
+
+
+def training_arguments(config: dict, output_dir: Path) -> TrainingArguments:
+    train = config["train"]
+    if train["scheduler"] not in ("cosine", "linear"):
+        raise ValueError(f"train.scheduler must be 'cosine' or 'linear', got {train['scheduler']!r}")
+    bf16 = train["bf16"]
+    if bf16 == "auto":
+        bf16 = torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+    return TrainingArguments(
+        output_dir=str(output_dir),
+        per_device_train_batch_size=int(train["batch_size"]),
+        gradient_accumulation_steps=int(train["gradient_accumulation_steps"]),
+        max_steps=int(train["max_steps"]),
+        learning_rate=float(train["lr"]),
+        weight_decay=float(train["weight_decay"]),
+        warmup_steps=int(train["warmup_steps"]),
+        lr_scheduler_type=train["scheduler"],
+        max_grad_norm=float(train["grad_clip"]),
+        bf16=bool(bf16),
+        activation_checkpointing=bool(train["gradient_checkpointing"]),
+        activation_checkpointing_kwargs={"use_reentrant": False} if train["gradient_checkpointing"] else None,
+        train_sampling_strategy="group_by_length" if train["group_by_length"] else "random",
+        logging_steps=int(train["log_every"]),
+        save_steps=int(train["save_every"]),
+        save_total_limit=train["save_total_limit"],
+        report_to=["tensorboard"],
+        remove_unused_columns=False,
+        use_cpu=not torch.cuda.is_available(),
+        seed=int(train["seed"]),
+        data_seed=int(train["seed"]),
+        dataloader_num_workers=0,
+        ddp_find_unused_parameters=False,
+    )
+
+
+def main(argv: list[str] | None = None, callbacks: list | None = None) -> Path:
+    """Run one stage; `callbacks` are extra `TrainerCallback`s (programmatic use); returns the final folder."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--config", default=None, help="YAML config (sections data, model, train)")
+    parser.add_argument("--stage", required=True, choices=STAGES)
+    args, overrides = parser.parse_known_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s", stream=sys.stdout)
+    config = merged_config(load_config(args.config))
+    config = apply_overrides(config, overrides)
+    stage = args.stage
+    output_dir = Path(config["train"]["output_dir"]) / stage
+    set_seed(int(config["train"]["seed"]))
+
+    model, processor, lm_config = build_model(stage, config)
+    data_path = config["data"]["pretrain" if stage == "pretrain" else "instruct"]
+    train_set = encode_dataset(data_path, processor, config["data"])
+    logger.info("stage %s: %d examples, %d tokens (%d target), from %s", stage, len(train_set),
+                sum(train_set["length"]), sum(sum(1 for label in labels if label != -100)
+                                                for labels in train_set["labels"]), data_path)
+    if hasattr(model, "print_trainable_parameters"):
+        model.print_trainable_parameters()
+
+    arguments = training_arguments(config, output_dir)
+    trainer = LMMSNTrainer(
+        model=model,
+        args=arguments,
+        train_dataset=train_set,
+        data_collator=lambda features: processor.pad(features, padding_side="right"),
+        lm_config=lm_config,
+        audio_id_range=processor.audio_id_range,
+        chunked_loss=bool(config["train"]["chunked_loss"]),
+        callbacks=callbacks,
+    )
+    resume = config["train"]["resume_from_checkpoint"]
+    if resume == "latest":
+        resume = get_last_checkpoint(str(output_dir))
+        if resume is None:
+            logger.info("no checkpoint under %s: starting from step 0", output_dir)
+    result = trainer.train(resume_from_checkpoint=resume)
+    logger.info("stage %s done: %s", stage, {k: round(v, 4) if isinstance(v, float) else v
+                                            for k, v in result.metrics.items()})
+
+    final = output_dir / "final"
+    if trainer.is_world_process_zero():
+        # the adapter carries the new rows itself (trainable tokens); the resized embedding matrices stay out
+        trainer.model.save_pretrained(final, save_embedding_layers=False)
+        processor.save_pretrained(final)
+        lm_config.save_pretrained(final)
+        logger.info("saved the adapter, the processor and the recipe to %s", final)
+    trainer.accelerator.wait_for_everyone()
+    return final
+
+
+if __name__ == "__main__":
+    main()
