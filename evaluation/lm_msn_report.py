@@ -47,9 +47,14 @@ from .classification import format_label_match_table, label_in_text_accuracy
 logger = logging.getLogger(__name__)
 
 
-def _batches(items: list, size: int):
-    for start in range(0, len(items), size):
-        yield items[start:start + size]
+def answers(model, processor, rows: list, prompt: str, batch_size: int, max_new_tokens: int) -> list[str]:
+    """Greedy text answers to `prompt` about each row's audio (`rows[i]["codes"]`), in the LLM's chat template."""
+    out: list[str] = []
+    for start in range(0, len(rows), batch_size):
+        segments = [processor.chat_segments([audio_segment(row["codes"]), text_segment("\n" + prompt)])
+                    for row in rows[start:start + batch_size]]
+        out += generate_text(model, processor, segments, max_new_tokens=max_new_tokens, no_repeat_ngram_size=3)
+    return out
 
 
 def _load_yamnet():
@@ -98,11 +103,7 @@ def lm_msn_report(adapter: str, pretokenized: str, sound_tokenizer: str | None, 
     # captions
     started = time.perf_counter()
     captioned = [row for row in test if row.get("caption")]
-    predictions: list[str] = []
-    for batch in _batches(captioned, batch_size):
-        segments = [processor.chat_segments([audio_segment(row["codes"]),
-                                             text_segment("\n" + prompts["captioning"][0])]) for row in batch]
-        predictions += generate_text(model, processor, segments, max_new_tokens=32, no_repeat_ngram_size=3)
+    predictions = answers(model, processor, captioned, prompts["captioning"][0], batch_size, max_new_tokens=32)
     references = [[row["caption"]] for row in captioned]
     result["captions"] = [{"reference": row["caption"], "generated": text, "label": row.get("label")}
                           for row, text in zip(captioned, predictions)]
@@ -119,11 +120,7 @@ def lm_msn_report(adapter: str, pretokenized: str, sound_tokenizer: str | None, 
     # label guessing
     started = time.perf_counter()
     labelled = [row for row in test if row.get("label")]
-    outputs: list[str] = []
-    for batch in _batches(labelled, batch_size):
-        segments = [processor.chat_segments([audio_segment(row["codes"]),
-                                             text_segment("\n" + prompts["classification"][0])]) for row in batch]
-        outputs += generate_text(model, processor, segments, max_new_tokens=12, no_repeat_ngram_size=3)
+    outputs = answers(model, processor, labelled, prompts["classification"][0], batch_size, max_new_tokens=12)
     if labelled:
         labels = [row["label"] for row in labelled]
         table = label_in_text_accuracy(outputs, labels, top_k=2)

@@ -111,3 +111,31 @@ def tiny_llama_config(vocab_size: int = 300, tie_word_embeddings: bool = True, *
                   tie_word_embeddings=tie_word_embeddings, bos_token_id=0, eos_token_id=1)
     kwargs.update(overrides)
     return LlamaConfig(**kwargs)
+
+
+def save_tiny_audio_llm(folder, codebook_size: int = 16):
+    """A tiny base Llama saved to `folder/base` and an untrained LM-MSN adapter with its processor saved to
+    `folder/adapter`; returns `(adapter_dir, base_dir, processor)`."""
+    from transformers import LlamaForCausalLM
+
+    from soundlm.modeling.lm_msn import AudioTokenProcessor, LMMSNConfig, prepare_audio_llm
+
+    processor = AudioTokenProcessor(tiny_text_tokenizer(), codebook_size=codebook_size)
+    base = LlamaForCausalLM(tiny_llama_config())
+    base.save_pretrained(folder / "base")
+    model = prepare_audio_llm(base, processor, LMMSNConfig(lora_rank=4, lora_alpha=8))
+    model.save_pretrained(folder / "adapter", save_embedding_layers=False)
+    processor.save_pretrained(folder / "adapter")
+    return folder / "adapter", folder / "base", processor
+
+
+def load_script(path, name: str):
+    """Import a script (a benchmark) as module `name`; the caller removes it from `sys.modules` when done."""
+    import importlib.util
+    import sys
+
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module

@@ -72,19 +72,11 @@ def test_cli_pretokenize_and_encode_agree_on_awkward_lengths(tmp_path, real_clip
 
 
 def test_merge_writes_a_plain_causal_lm(tmp_path, capsys):
-    from helpers import tiny_llama_config, tiny_text_tokenizer
-    from transformers import AutoModelForCausalLM, LlamaForCausalLM
+    from helpers import save_tiny_audio_llm
+    from transformers import AutoModelForCausalLM
 
-    from soundlm.modeling.lm_msn import AudioTokenProcessor, LMMSNConfig, prepare_audio_llm
-
-    processor = AudioTokenProcessor(tiny_text_tokenizer(), codebook_size=8)
-    base = LlamaForCausalLM(tiny_llama_config())
-    base.save_pretrained(tmp_path / "base")
-    model = prepare_audio_llm(base, processor, LMMSNConfig(lora_rank=2, lora_alpha=4))
-    model.save_pretrained(tmp_path / "adapter", save_embedding_layers=False)
-    processor.save_pretrained(tmp_path / "adapter")
-    assert main(["merge", str(tmp_path / "adapter"), str(tmp_path / "merged"), "--base-model",
-                 str(tmp_path / "base")]) == 0
+    adapter, base, processor = save_tiny_audio_llm(tmp_path, codebook_size=8)
+    assert main(["merge", str(adapter), str(tmp_path / "merged"), "--base-model", str(base)]) == 0
     assert "merged" in capsys.readouterr().out
     merged = AutoModelForCausalLM.from_pretrained(tmp_path / "merged")
     assert merged.get_input_embeddings().weight.shape[0] == processor.vocab_size == 310

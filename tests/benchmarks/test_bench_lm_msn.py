@@ -2,23 +2,19 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import sys
 from pathlib import Path
 
 import pytest
+from helpers import load_script
 
 SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_lm_msn.py"
 
 
 @pytest.fixture(scope="module")
 def bench():
-    spec = importlib.util.spec_from_file_location("bench_lm_msn", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["bench_lm_msn"] = module
-    spec.loader.exec_module(module)
-    yield module
+    yield load_script(SCRIPT, "bench_lm_msn")
     sys.modules.pop("bench_lm_msn", None)
 
 

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import sys
 from pathlib import Path
 
 import pytest
 import torch
+from helpers import load_script
 from torch import nn
 
 SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_tokenizer.py"
@@ -16,11 +16,7 @@ SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_tokenizer.p
 
 @pytest.fixture(scope="module")
 def bench():
-    spec = importlib.util.spec_from_file_location("bench_tokenizer", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["bench_tokenizer"] = module
-    spec.loader.exec_module(module)
-    yield module
+    yield load_script(SCRIPT, "bench_tokenizer")
     sys.modules.pop("bench_tokenizer", None)
 
 

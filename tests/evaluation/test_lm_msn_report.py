@@ -7,11 +7,9 @@ import json
 
 import soundfile as sf
 import torch
-from helpers import tiny_config_kwargs, tiny_llama_config, tiny_text_tokenizer
-from transformers import LlamaForCausalLM
+from helpers import save_tiny_audio_llm, tiny_config_kwargs
 
 from soundlm.evaluation.lm_msn_report import lm_msn_report
-from soundlm.modeling.lm_msn import AudioTokenProcessor, LMMSNConfig, prepare_audio_llm
 from soundlm.processing.audio_datasets import load_audio_dataset
 from soundlm.processing.pretokenized import pretokenize
 
@@ -37,15 +35,9 @@ def test_report_on_held_out_clips(tmp_path, real_clips):
     pretokenize(load_audio_dataset(data / "manifest.csv", window_seconds=1.0), sound, tmp_path / "pretok",
                 progress=False)
 
-    processor = AudioTokenProcessor(tiny_text_tokenizer(), codebook_size=16)
-    base = LlamaForCausalLM(tiny_llama_config())
-    base.save_pretrained(tmp_path / "base")
-    model = prepare_audio_llm(base, processor, LMMSNConfig(lora_rank=4, lora_alpha=8))
-    model.save_pretrained(tmp_path / "adapter", save_embedding_layers=False)
-    processor.save_pretrained(tmp_path / "adapter")
-
-    result = lm_msn_report(str(tmp_path / "adapter"), str(tmp_path / "pretok"), str(tmp_path / "sound"),
-                           str(tmp_path / "out"), base_model=str(tmp_path / "base"), num_sounds=2, num_steps=1)
+    adapter, base, _ = save_tiny_audio_llm(tmp_path, codebook_size=16)
+    result = lm_msn_report(str(adapter), str(tmp_path / "pretok"), str(tmp_path / "sound"), str(tmp_path / "out"),
+                           base_model=str(base), num_sounds=2, num_steps=1)
     assert result["clips"] == 2
     assert [c["reference"] for c in result["captions"]] == captions[2:]
     assert "sentence_similarity" in result["caption_scores"]

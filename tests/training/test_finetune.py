@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import socket
 import subprocess
@@ -104,24 +105,43 @@ def test_held_out_rows_are_left_out(workspace):
         finetune.encode_dataset(str(workspace / "stage2"), processor, {**finetune.DEFAULTS["data"], "max_length": 6})
 
 
-def test_resume_from_a_checkpoint_gives_the_same_weights(workspace, tmp_path):
-    """Stopping after the step-2 checkpoint (as a kill -9 would) and resuming gives the uninterrupted run's adapter."""
+def test_kill_9_after_a_checkpoint_then_resume_gives_the_same_weights(workspace, tmp_path):
+    """The process is killed with SIGKILL right after writing the step-2 checkpoint; resuming from it gives the
+    adapter of the uninterrupted 4-step run, bit for bit."""
     straight = finetune.main(["--config", str(config_file(workspace, tmp_path / "a")), "--stage", "pretrain"])
-    from transformers import TrainerCallback
-
-    class StopAfterTwoSteps(TrainerCallback):  # the process dies right after the step-2 checkpoint
-        def on_save(self, args, state, control, **kwargs):
-            if state.global_step == 2:
-                control.should_training_stop = True
-
     path = config_file(workspace, tmp_path / "b")
-    finetune.main(["--config", str(path), "--stage", "pretrain"], callbacks=[StopAfterTwoSteps()])
-    assert not (tmp_path / "b" / "pretrain" / "checkpoint-4").exists()
+    killer = (
+        "import os, signal, sys\n"
+        "from transformers import TrainerCallback\n"
+        "from soundlm.training import finetune\n"
+        "class Kill(TrainerCallback):\n"
+        "    def on_save(self, args, state, control, **kwargs):\n"
+        "        if state.global_step == 2:\n"
+        "            os.kill(os.getpid(), signal.SIGKILL)\n"
+        f"finetune.main(['--config', {str(path)!r}, '--stage', 'pretrain'], callbacks=[Kill()])\n"
+    )
+    result = subprocess.run([sys.executable, "-c", killer], capture_output=True, text=True, cwd=tmp_path,
+                            timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert result.returncode == -9, result.stderr[-2000:]
+    assert (tmp_path / "b" / "pretrain" / "checkpoint-2").is_dir()
+    assert not (tmp_path / "b" / "pretrain" / "final").exists()
     resumed = finetune.main(["--config", str(path), "--stage", "pretrain", "--train.resume_from_checkpoint",
                              "latest"])
     ours, theirs = adapter_state(straight), adapter_state(resumed)
     for name in ours:
         torch.testing.assert_close(theirs[name], ours[name], rtol=0, atol=0, msg=name)
+
+
+def test_accumulation_checkpointing_and_bf16_autocast(workspace, tmp_path):
+    """Gradient accumulation, activation checkpointing and bf16 autocast (the CPU has it) run and train."""
+    path = config_file(workspace, tmp_path / "g", max_steps=2, save_every=2, gradient_accumulation_steps=2,
+                       gradient_checkpointing=True, bf16=True)
+    final = finetune.main(["--config", str(path), "--stage", "pretrain"])
+    state = json.loads((tmp_path / "g" / "pretrain" / "checkpoint-2" / "trainer_state.json").read_text())
+    assert state["global_step"] == 2
+    logged = [entry for entry in state["log_history"] if "loss" in entry]
+    assert logged and all(math.isfinite(entry["loss"]) for entry in logged)
+    assert any("lora_B" in name and state_tensor.abs().sum() > 0 for name, state_tensor in adapter_state(final).items())
 
 
 def test_config_errors(workspace, tmp_path):
