@@ -14,6 +14,9 @@ Problems with the audio itself (a file that cannot be read, no samples, NaN samp
 file, too many channels) raise `AudioInputError`, a `ValueError` whose `category` says which kind of problem it
 is, so batch jobs count and report them without parsing messages. Wrong argument types raise `TypeError`.
 
+`AudioInputMixin` reads a feature extractor's `audio` argument (arrays, tensors, paths, `datasets` dicts,
+torchcodec decoders) through these functions, so every extractor accepts the same inputs with the same errors.
+
 This file is self-contained (stdlib, numpy, soundfile, soxr; torch only for `isinstance` checks, torchcodec only
 as a fallback decoder) because it is copied next to `feature_extraction_msn.py` into exported Hub folders and
 loaded as remote code.
@@ -21,9 +24,13 @@ loaded as remote code.
 
 from __future__ import annotations
 
+import functools
+import io
+import logging
 import math
 import numbers
 import os
+from collections.abc import Mapping, Sequence
 from typing import Any, BinaryIO
 
 import numpy as np
@@ -35,10 +42,14 @@ try:  # torch is only needed to recognise tensors; the module works without it.
 except ImportError:  # pragma: no cover - torch is a hard dependency of soundlm
     torch = None
 
+logger = logging.getLogger(__name__)
+_ARRAY_TYPES = (np.ndarray,) if torch is None else (np.ndarray, torch.Tensor)
+SINGLE_CLIP_TYPES = "a numpy array, a torch tensor, a file path, a dict with 'array'/'path'/'bytes' keys"
 
 __all__ = [
     "AUDIO_ERROR_CATEGORIES",
     "AudioInputError",
+    "AudioInputMixin",
     "check_sampling_rate",
     "load_audio",
     "resample",
@@ -421,3 +432,111 @@ def validate_audio(audio: Any, *, name: str = "audio") -> np.ndarray:
             "samples"
         )
     return np.ascontiguousarray(array)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Feature extractors' `audio` argument
+
+
+class AudioInputMixin:
+    """Reads the `audio` argument of a feature extractor into clips, the same way for every extractor: one clip or
+    a batch of arrays, tensors, file paths, `{"array", "sampling_rate"}` / `{"bytes"}` / `{"path"}` dicts (a
+    `datasets` row) or torchcodec decoders, each validated, resampled and channel-mapped by this module. The class
+    needs `sampling_rate` (Hz, what clips are resampled to) and `downmix` (average more channels than asked for,
+    rather than refuse them)."""
+
+    sampling_rate: int
+    downmix: bool
+
+    def _prepare_clips(self, audio: Any, sampling_rate: int | None, channels: int) -> list[np.ndarray]:
+        """Every clip of `audio` as float32 `(channels, samples)` at `self.sampling_rate`, or an error that names
+        the item (and its file)."""
+        return [self._prepare_item(item, index, sampling_rate, channels)
+                for index, item in enumerate(self._as_batch(audio))]
+
+    @staticmethod
+    def _as_batch(audio: Any) -> list[Any]:
+        """Splits the `audio` argument into a list of items (a single clip becomes a batch of one)."""
+        if isinstance(audio, _ARRAY_TYPES) and audio.ndim == 3:
+            if audio.shape[0] == 0:
+                raise ValueError("audio is an empty batch (a 3-D array with 0 items)")
+            return list(audio)
+        if isinstance(audio, (str, os.PathLike, Mapping, *_ARRAY_TYPES)) or _is_decoder(audio):
+            return [audio]
+        if isinstance(audio, Sequence) and not isinstance(audio, (bytes, bytearray)):
+            if len(audio) == 0:
+                raise ValueError("audio is an empty list: expected at least one clip")
+            return list(audio)
+        raise TypeError(f"audio must be {SINGLE_CLIP_TYPES}, or a list of those, got {type(audio).__name__}")
+
+    def _prepare_item(self, item: Any, index: int, sampling_rate: int | None, channels: int) -> np.ndarray:
+        """Returns item `index` as float32 `(channels, samples)` at `self.sampling_rate`, or raises."""
+        where = f"item {index} of the batch"
+        try:
+            array, item_sr, source = self._read_item(item, sampling_rate)
+            if source:
+                where = f"{where} ({source})"
+            clip = validate_audio(array, name="audio")
+            clip = resample(clip, item_sr, self.sampling_rate)
+            return to_channels(clip, channels, downmix=self.downmix)
+        except AudioInputError as err:
+            raise err.with_context(where) from err
+        except ValueError as err:
+            raise ValueError(f"{where}: {err}") from err
+        except TypeError as err:
+            raise TypeError(f"{where}: {err}") from err
+
+    def _read_item(self, item: Any, sampling_rate: int | None) -> tuple[Any, int, str]:
+        """Returns `(waveform, its sampling rate, a description of its source for error messages)`."""
+        if isinstance(item, (str, os.PathLike)):
+            array, sr = load_audio(item)
+            return array, sr, f"file {os.fspath(item)!r}"
+        if _is_decoder(item):
+            samples = item.get_all_samples()
+            return samples.data, check_sampling_rate(samples.sample_rate, "sample_rate"), ""
+        if isinstance(item, Mapping):
+            return self._read_dict(item, sampling_rate)
+        if isinstance(item, (list, tuple, *_ARRAY_TYPES)):
+            if isinstance(item, (list, tuple)) and any(isinstance(x, (str, os.PathLike, Mapping)) for x in item):
+                raise TypeError("expected one clip but got a nested list of paths or dicts; pass a flat list")
+            return item, self._default_rate(sampling_rate), ""
+        hint = " (a list is read as a batch: pass a single clip as an array)"
+        hint = hint if isinstance(item, numbers.Number) else ""
+        raise TypeError(f"expected {SINGLE_CLIP_TYPES}, got {type(item).__name__}{hint}")
+
+    def _read_dict(self, item: Mapping, sampling_rate: int | None) -> tuple[Any, int, str]:
+        path = item.get("path")
+        source = f"file {os.fspath(path)!r}" if isinstance(path, (str, os.PathLike)) and path else ""
+        if item.get("array") is not None:
+            if item.get("sampling_rate") is not None:
+                sr = check_sampling_rate(item["sampling_rate"], "sampling_rate")
+            else:
+                sr = self._default_rate(sampling_rate)
+            return item["array"], sr, source
+        if item.get("bytes") is not None:
+            array, sr = load_audio(io.BytesIO(bytes(item["bytes"])))
+            return array, sr, source
+        if source:
+            array, sr = load_audio(path)
+            return array, sr, source
+        raise ValueError(f"a dict must hold 'array' (with 'sampling_rate'), 'bytes' or 'path'; got keys {sorted(item)}")
+
+    def _default_rate(self, sampling_rate: int | None) -> int:
+        if sampling_rate is None:
+            _warn_once(
+                f"It is strongly recommended to pass the `sampling_rate` argument to `{self.__class__.__name__}()` "
+                f"with arrays and tensors; assuming {self.sampling_rate} Hz. Failing to do so can result in silent "
+                "errors that might be hard to debug."
+            )
+            return self.sampling_rate
+        return sampling_rate
+
+
+@functools.cache
+def _warn_once(message: str) -> None:
+    logger.warning(message)
+
+
+def _is_decoder(item: Any) -> bool:
+    """Whether `item` looks like a torchcodec `AudioDecoder` (what `datasets>=4` yields for audio)."""
+    return callable(getattr(item, "get_all_samples", None))

@@ -13,24 +13,16 @@ copied beside it into exported folders.
 
 from __future__ import annotations
 
-import io
 import math
 import numbers
-import os
-from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 import numpy as np
-import torch
 from transformers.feature_extraction_sequence_utils import SequenceFeatureExtractor
 from transformers.feature_extraction_utils import BatchFeature
-from transformers.utils import PaddingStrategy, TensorType, logging
+from transformers.utils import PaddingStrategy, TensorType
 
-from .audio_io import AudioInputError, check_sampling_rate, load_audio, resample, to_channels, validate_audio
-
-logger = logging.get_logger(__name__)
-
-_SINGLE_TYPES = "a numpy array, a torch tensor, a file path, a dict with 'array'/'path'/'bytes' keys"
+from .audio_io import AudioInputMixin, check_sampling_rate
 
 
 def _positive_seconds(value, name: str) -> float:
@@ -40,7 +32,7 @@ def _positive_seconds(value, name: str) -> float:
     return float(value)
 
 
-class MSNFeatureExtractor(SequenceFeatureExtractor):
+class MSNFeatureExtractor(AudioInputMixin, SequenceFeatureExtractor):
     r"""
     Constructs the feature extractor of the LM-MSN sound tokenizer.
 
@@ -229,8 +221,7 @@ class MSNFeatureExtractor(SequenceFeatureExtractor):
         if return_padding_mask is None:
             return_padding_mask = self.return_padding_mask
 
-        items = self._as_batch(audio)
-        clips = [self._prepare_item(item, index, sampling_rate) for index, item in enumerate(items)]
+        clips = self._prepare_clips(audio, sampling_rate, self.audio_channels)
 
         # Crop.
         rng = np.random.default_rng(seed)
@@ -304,97 +295,6 @@ class MSNFeatureExtractor(SequenceFeatureExtractor):
         raise ValueError(
             f"padding must be True, False, 'longest', 'max_length' or 'do_not_pad', got {padding!r}"
         )
-
-    @staticmethod
-    def _as_batch(audio: Any) -> list[Any]:
-        """Splits the `audio` argument into a list of items (a single clip becomes a batch of one)."""
-        if isinstance(audio, (np.ndarray, torch.Tensor)) and audio.ndim == 3:
-            if audio.shape[0] == 0:
-                raise ValueError("audio is an empty batch (a 3-D array with 0 items)")
-            return list(audio)
-        if isinstance(audio, (str, os.PathLike, np.ndarray, torch.Tensor, Mapping)) or _is_decoder(audio):
-            return [audio]
-        if isinstance(audio, Sequence) and not isinstance(audio, (bytes, bytearray)):
-            if len(audio) == 0:
-                raise ValueError("audio is an empty list: expected at least one clip")
-            return list(audio)
-        raise TypeError(f"audio must be {_SINGLE_TYPES}, or a list of those, got {type(audio).__name__}")
-
-    def _prepare_item(self, item: Any, index: int, sampling_rate: int | None) -> np.ndarray:
-        """Returns item `index` as float32 `(audio_channels, samples)` at `self.sampling_rate`, or raises."""
-        where = f"item {index} of the batch"
-        try:
-            array, item_sr, source = self._read_item(item, sampling_rate)
-            if source:
-                where = f"{where} ({source})"
-            clip = validate_audio(array, name="audio")
-            clip = resample(clip, item_sr, self.sampling_rate)
-            return to_channels(clip, self.audio_channels, downmix=self.downmix)
-        except AudioInputError as err:
-            raise err.with_context(where) from err
-        except ValueError as err:
-            raise ValueError(f"{where}: {err}") from err
-        except TypeError as err:
-            raise TypeError(f"{where}: {err}") from err
-
-    def _read_item(self, item: Any, sampling_rate: int | None) -> tuple[Any, int, str]:
-        """Returns `(waveform, its sampling rate, a description of its source for error messages)`."""
-        if isinstance(item, (str, os.PathLike)):
-            array, sr = load_audio(item)
-            return array, sr, f"file {os.fspath(item)!r}"
-        if _is_decoder(item):
-            samples = item.get_all_samples()
-            return samples.data, check_sampling_rate(samples.sample_rate, "sample_rate"), ""
-        if isinstance(item, Mapping):
-            return self._read_dict(item, sampling_rate)
-        if isinstance(item, (np.ndarray, torch.Tensor, list, tuple)):
-            if isinstance(item, (list, tuple)) and any(
-                isinstance(x, (str, os.PathLike, Mapping)) for x in item
-            ):
-                raise TypeError("expected one clip but got a nested list of paths or dicts; pass a flat list")
-            return item, self._default_rate(sampling_rate), ""
-        raise TypeError(
-            f"expected {_SINGLE_TYPES}, got {type(item).__name__}"
-            + (
-                " (a list is read as a batch: pass a single clip as an array)"
-                if isinstance(item, numbers.Number)
-                else ""
-            )
-        )
-
-    def _read_dict(self, item: Mapping, sampling_rate: int | None) -> tuple[Any, int, str]:
-        path = item.get("path")
-        source = f"file {os.fspath(path)!r}" if isinstance(path, (str, os.PathLike)) and path else ""
-        if item.get("array") is not None:
-            if item.get("sampling_rate") is not None:
-                sr = check_sampling_rate(item["sampling_rate"], "sampling_rate")
-            else:
-                sr = self._default_rate(sampling_rate)
-            return item["array"], sr, source
-        if item.get("bytes") is not None:
-            array, sr = load_audio(io.BytesIO(bytes(item["bytes"])))
-            return array, sr, source
-        if source:
-            array, sr = load_audio(path)
-            return array, sr, source
-        raise ValueError(
-            f"a dict must hold 'array' (with 'sampling_rate'), 'bytes' or 'path'; got keys {sorted(item)}"
-        )
-
-    def _default_rate(self, sampling_rate: int | None) -> int:
-        if sampling_rate is None:
-            logger.warning_once(
-                f"It is strongly recommended to pass the `sampling_rate` argument to "
-                f"`{self.__class__.__name__}()` with arrays and tensors; assuming {self.sampling_rate} Hz. "
-                "Failing to do so can result in silent errors that might be hard to debug."
-            )
-            return self.sampling_rate
-        return sampling_rate
-
-
-def _is_decoder(item: Any) -> bool:
-    """Whether `item` looks like a torchcodec `AudioDecoder` (what `datasets>=4` yields for audio)."""
-    return callable(getattr(item, "get_all_samples", None))
 
 
 __all__ = ["MSNFeatureExtractor"]
