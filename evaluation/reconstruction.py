@@ -132,8 +132,9 @@ def write_examples(models: dict[str, MSNTokenizerModel], cache: LatentCache, ind
     return written
 
 
-def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def add_tokenizer_arguments(parser: argparse.ArgumentParser) -> None:
+    """The arguments every tokenizer evaluation takes: the tokenizers, the data and split, the latent cache, and
+    how flow matching decodes."""
     parser.add_argument("--model", action="append", required=True, help="NAME=PATH of a saved tokenizer (repeat)")
     parser.add_argument("--data", required=True, help="audio folder, .csv/.jsonl manifest or Hub dataset id")
     parser.add_argument("--split", default="test")
@@ -142,15 +143,26 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--scheduler", default="euler", choices=["euler", "heun"])
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--temperature", type=float, default=1.0, help="scale of the initial ODE noise (FM)")
-    parser.add_argument("--out", help="write the result as JSON here")
-    parser.add_argument("--write_audio", help="folder for one decoded example per category and model")
-    args = parser.parse_args(argv)
+
+
+def load_named_tokenizers(items: list[str]) -> dict[str, MSNTokenizerModel]:
+    """`["VQ + FM=runs/.../final", ...]` -> `{name: tokenizer in eval mode}`, in the given order."""
     models = {}
-    for item in args.model:
+    for item in items:
         if "=" not in item:
             raise ValueError(f"--model must be NAME=PATH, got {item!r}")
         name, path = item.split("=", 1)
         models[name] = MSNTokenizerModel.from_pretrained(path).eval()
+    return models
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_tokenizer_arguments(parser)
+    parser.add_argument("--out", help="write the result as JSON here")
+    parser.add_argument("--write_audio", help="folder for one decoded example per category and model")
+    args = parser.parse_args(argv)
+    models = load_named_tokenizers(args.model)
     first = next(iter(models.values()))
     signature = frontend_signature(first)
     for name, model in models.items():

@@ -48,7 +48,7 @@ from ..modeling.msn_tokenizer import MSNTokenizerModel
 from ..processing.audio_datasets import read_row_audio
 from ..processing.latent_cache import LatentCache, build_latent_cache, frontend_signature
 from .frechet import fad
-from .reconstruction import reconstruction_table
+from .reconstruction import add_tokenizer_arguments, load_named_tokenizers, reconstruction_table
 from .signal import clipped_fraction, level_difference_db, mel_distance, multi_resolution_stft_distance
 
 logger = logging.getLogger(__name__)
@@ -284,14 +284,7 @@ def tokenizer_report(
 
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", action="append", required=True, help="NAME=PATH of a saved tokenizer (repeat)")
-    parser.add_argument("--data", required=True, help="audio folder, .csv/.jsonl manifest or Hub dataset id")
-    parser.add_argument("--split", default="test")
-    parser.add_argument("--cache_dir", default="work/cache")
-    parser.add_argument("--num_steps", type=int, default=10)
-    parser.add_argument("--scheduler", default="euler", choices=["euler", "heun"])
-    parser.add_argument("--temperature", type=float, default=1.0)
-    parser.add_argument("--seed", type=int, default=0)
+    add_tokenizer_arguments(parser)
     parser.add_argument("--fad_hop_seconds", type=float, default=0.05,
                         help="YAMNet patch hop for the FAD (0 skips it): a covariance of 1024 dims needs > 1024 frames")
     parser.add_argument("--no_mos", action="store_true")
@@ -299,12 +292,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--encodec_weights", default=None, help="a local folder of real EnCodec 24 kHz weights")
     parser.add_argument("--out", required=True)
     args = parser.parse_args(argv)
-    models = {}
-    for item in args.model:
-        if "=" not in item:
-            raise SystemExit(f"--model must be NAME=PATH, got {item!r}")
-        name, path = item.split("=", 1)
-        models[name] = MSNTokenizerModel.from_pretrained(path).eval()
+    models = load_named_tokenizers(args.model)
     embedder = None
     if args.fad_hop_seconds:
         from .embeddings import yamnet_embedder
