@@ -139,3 +139,15 @@ def load_script(path, name: str):
     sys.modules[name] = module
     spec.loader.exec_module(module)
     return module
+
+
+def run_docstring_examples(obj, name: str | None = None) -> tuple[int, int]:
+    """Run the doctest examples in `obj`'s docstrings (whitespace-normalised); returns `(docstrings with examples,
+    failed examples)`."""
+    import doctest
+
+    runner = doctest.DocTestRunner(optionflags=doctest.NORMALIZE_WHITESPACE)
+    tests = [t for t in doctest.DocTestFinder().find(obj, name) if t.examples]
+    for test in tests:
+        runner.run(test)
+    return len(tests), runner.summarize(verbose=False).failed

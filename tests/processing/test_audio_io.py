@@ -1,6 +1,5 @@
 """Tests of `soundlm.processing.audio_io`: reading, validation, resampling and channel mapping."""
 
-import doctest
 import io
 import os
 
@@ -8,6 +7,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
+from helpers import run_docstring_examples
 
 from soundlm.processing import audio_io
 from soundlm.processing.audio_io import (
@@ -340,13 +340,9 @@ def test_formats_soundfile_cannot_read_fall_back_to_torchcodec(tmp_path):
 
 def test_docstring_examples_run(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    finder = doctest.DocTestFinder()
-    runner = doctest.DocTestRunner(optionflags=doctest.NORMALIZE_WHITESPACE)
-    tests = [t for t in finder.find(audio_io) if t.examples]
-    assert len(tests) >= 4
-    for test in tests:
-        runner.run(test)
-    assert runner.summarize(verbose=False).failed == 0
+    found, failed = run_docstring_examples(audio_io)
+    assert found >= 4
+    assert failed == 0
 
 
 @pytest.mark.skipif(not os.path.exists(REAL_RECORDING), reason=f"{REAL_RECORDING} not installed (alsa-utils)")

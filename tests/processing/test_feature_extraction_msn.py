@@ -1,7 +1,6 @@
 """Tests of `MSNFeatureExtractor`: every input kind, resampling, channels, crop/pad, round trip, bad input."""
 
 import ast
-import doctest
 import io
 import json
 import os
@@ -14,6 +13,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
+from helpers import run_docstring_examples
 from transformers import BatchFeature
 
 from soundlm.processing import MSNFeatureExtractor, audio_io
@@ -524,13 +524,9 @@ def test_missing_sampling_rate_warns_and_assumes_own_rate(extractor, monkeypatch
 
 
 def test_docstring_example_runs():
-    finder = doctest.DocTestFinder()
-    runner = doctest.DocTestRunner(optionflags=doctest.NORMALIZE_WHITESPACE)
-    tests = [t for t in finder.find(MSNFeatureExtractor, "MSNFeatureExtractor") if t.examples]
-    assert tests
-    for test in tests:
-        runner.run(test)
-    assert runner.summarize(verbose=False).failed == 0
+    found, failed = run_docstring_examples(MSNFeatureExtractor, "MSNFeatureExtractor")
+    assert found
+    assert failed == 0
 
 
 @pytest.mark.skipif(not os.path.exists(REAL_RECORDING), reason=f"{REAL_RECORDING} not installed (alsa-utils)")

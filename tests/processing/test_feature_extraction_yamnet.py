@@ -1,7 +1,6 @@
 """Tests of `YamnetFeatureExtractor`: the log-mel patches against a direct numpy computation of YAMNet's reference
 pipeline, patch counts, padded batches, input kinds, bad input, save/load."""
 
-import doctest
 import io
 import math
 import os
@@ -10,6 +9,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
+from helpers import run_docstring_examples
 from transformers import BatchFeature
 from transformers.audio_utils import mel_filter_bank
 
@@ -219,9 +219,6 @@ def test_save_load_round_trip(extractor, tmp_path):
 
 
 def test_docstring_example_runs():
-    runner = doctest.DocTestRunner(optionflags=doctest.NORMALIZE_WHITESPACE)
-    tests = [t for t in doctest.DocTestFinder().find(YamnetFeatureExtractor, "YamnetFeatureExtractor") if t.examples]
-    assert tests
-    for test in tests:
-        runner.run(test)
-    assert runner.summarize(verbose=False).failed == 0
+    found, failed = run_docstring_examples(YamnetFeatureExtractor, "YamnetFeatureExtractor")
+    assert found
+    assert failed == 0

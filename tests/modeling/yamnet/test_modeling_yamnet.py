@@ -1,11 +1,11 @@
 """Tests of `YamnetConfig` / `YamnetModel` with random weights: shapes, TF "SAME" padding, padded batches, the
 waveform path, save/load, Auto classes, training mode."""
 
-import doctest
 
 import numpy as np
 import pytest
 import torch
+from helpers import run_docstring_examples
 from transformers import AutoConfig, AutoFeatureExtractor, AutoModel
 
 from soundlm.modeling.yamnet import YamnetConfig, YamnetFeatureExtractor, YamnetModel, YamnetOutput
@@ -163,9 +163,6 @@ def test_training_step_and_dtype(tiny_model):
 
 
 def test_docstring_example_runs():
-    runner = doctest.DocTestRunner(optionflags=doctest.NORMALIZE_WHITESPACE)
-    tests = [t for t in doctest.DocTestFinder().find(YamnetModel, "YamnetModel") if t.examples]
-    assert tests
-    for test in tests:
-        runner.run(test)
-    assert runner.summarize(verbose=False).failed == 0
+    found, failed = run_docstring_examples(YamnetModel, "YamnetModel")
+    assert found
+    assert failed == 0
