@@ -37,7 +37,6 @@
 
 from __future__ import annotations
 
-import json
 import numbers
 import os
 from collections.abc import Iterable, Mapping, Sequence
@@ -404,16 +403,7 @@ class AudioTokenProcessor(ProcessorMixin):
         return [self.decode(list(s) if not isinstance(s, torch.Tensor) else s, skip_special_tokens)
                 for s in sequences]
 
-    def to_dict(self) -> dict[str, Any]:
-        output = super().to_dict()
-        output["codebook_size"] = self.codebook_size
-        output["audio_loss_weight"] = self.audio_loss_weight
-        return output
-
     def __repr__(self) -> str:
         return (f"{type(self).__name__}(tokenizer={type(self.tokenizer).__name__}, vocab_size={self.vocab_size}, "
                 f"codebook_size={self.codebook_size}, audio_token_offset={self.audio_token_offset}, "
                 f"audio_loss_weight={self.audio_loss_weight})")
-
-    def to_json_string(self) -> str:
-        return json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n"
