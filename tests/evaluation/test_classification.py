@@ -65,7 +65,8 @@ def test_multilabel_by_hand_with_skipped_classes():
 
 
 def test_multilabel_matches_scikit_learn_with_ties():
-    metrics = pytest.importorskip("sklearn.metrics")
+    metrics = pytest.importorskip(
+        "sklearn.metrics", reason="scikit-learn comes with librosa in the [eval] extra; scripts/test.sh installs it")
     rng = np.random.default_rng(0)
     scores = np.round(rng.random((60, 5)), 1)  # 11 distinct values: many ties
     targets = (rng.random((60, 5)) < 0.3).astype(int)
