@@ -1,4 +1,4 @@
-"""Model families, one sub-package each (``msn_tokenizer/``; the LM-MSN audio LLM and MINT are next).
+"""Model families, one sub-package each (``msn_tokenizer/``, ``lm_msn/``, ``mint/``, ``yamnet/``).
 
 A family's ``__init__.py`` registers its configuration, model and processor classes with the transformers Auto
 classes and lists its public names. This module imports every sub-package it finds, so a new family folder

@@ -45,7 +45,7 @@ LM_MSN_FEATURES = datasets.Features(
      "segments": SEGMENTS_FEATURE}
 )
 _MINT_AUDIO_COLUMNS = ("key", "source_id", "audio_path", "audio_bytes", "sampling_rate", "start", "end", "duration",
-                       "padded")
+                       "padded", "split")
 
 
 def _check_stage(stage: int) -> int:
@@ -140,7 +140,8 @@ def mint_task_dataset(
 
     Returns:
         `datasets.Dataset` with the audio columns (`key`, `source_id`, `audio_path`, `audio_bytes` when present,
-        `sampling_rate`, `start`, `end`, `duration`, `padded`) and the stage's text columns.
+        `sampling_rate`, `start`, `end`, `duration`, `padded`, and `split` when the rows have one) and the stage's
+        text columns.
     """
     _check_stage(stage)
     templates = templates or MintInstructionTemplates.default()

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from helpers import tiny_config_kwargs
 
 REPO = Path(__file__).resolve().parents[1]
@@ -46,3 +47,12 @@ def real_clips() -> np.ndarray:
         for k in range(4):
             clips.append(0.3 * np.sin(2 * np.pi * (200 + 150 * k) * t * (1 + t)).astype(np.float32))
     return np.stack(clips).astype(np.float32)
+
+
+@pytest.fixture
+def one_torch_thread():
+    """One intra-op thread for tests of tiny models: a second OpenMP thread on a shared 2-core machine only waits."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

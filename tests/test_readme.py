@@ -52,3 +52,13 @@ def test_readme_lm_msn_example_runs(capsys, tmp_path, monkeypatch):
                        f"(1, {codes * 1024})")  # 49152 SmolLM2 tokens + <soa>, <eoa>, 256 codes
     with_grad = [name for name, p in namespace["audio_llm"].named_parameters() if p.grad is not None]
     assert with_grad and all("lora_" in name or "trainable_tokens" in name for name in with_grad)
+
+
+def test_readme_mint_example_runs(capsys):
+    """The MINT example (fourth python block) with the real YAMNet, all-MiniLM-L6-v2 and SmolLM2."""
+    blocks = re.findall(r"```python\n(.*?)```", README.read_text(), re.S)
+    namespace: dict = {}
+    exec(compile(blocks[3], "README.md", "exec"), namespace)
+    printed = capsys.readouterr().out.strip().splitlines()[-1]
+    assert printed == "['attention_mask', 'audio_attention_mask', 'audio_values', 'input_ids'] (2, 2) (1, 5) (1, 3)"
+    assert all(p.grad is None for p in namespace["stage2"].language_model.parameters())

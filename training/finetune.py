@@ -45,7 +45,8 @@ from soundlm.modeling.lm_msn import (
     naive_lm_msn_loss,
     prepare_audio_llm,
 )
-from soundlm.training.common.config import apply_overrides, load_config
+from soundlm.training.common.config import apply_overrides, load_config, merge_sections
+from soundlm.training.common.trainer import trainer_arguments, training_rows
 
 logger = logging.getLogger("finetune")
 
@@ -99,15 +100,7 @@ DEFAULTS = {
 
 
 def merged_config(config: dict) -> dict:
-    merged = {section: dict(values) for section, values in DEFAULTS.items()}
-    for section, values in config.items():
-        if section not in merged:
-            raise ValueError(f"unknown config section {section!r}; expected one of {sorted(merged)}")
-        unknown = sorted(set(values or {}) - set(merged[section]))
-        if unknown:
-            raise ValueError(f"unknown key(s) {unknown} in section {section!r}; known: {sorted(merged[section])}")
-        merged[section].update(values or {})
-    return merged
+    return merge_sections(DEFAULTS, config)
 
 
 def recipe(model_config: dict, codebook_size: int) -> LMMSNConfig:
@@ -168,16 +161,7 @@ def build_model(stage: str, config: dict):
 
 def encode_dataset(path: str, processor: AudioTokenProcessor, data_config: dict) -> datasets.Dataset:
     """The task set as `input_ids`, `labels`, `loss_weights` and `length` (for length grouping)."""
-    if not Path(path).is_dir():
-        raise ValueError(f"task set {path!r} does not exist: build it with training/build_task_data.py")
-    rows = datasets.load_from_disk(path)
-    column, split = data_config["split_column"], data_config["train_split"]
-    if column and column in rows.column_names:
-        rows = rows.filter(lambda value: value == split, input_columns=column, desc=f"{column} == {split!r}")
-    if data_config["max_examples"]:
-        rows = rows.select(range(min(len(rows), int(data_config["max_examples"]))))
-    if not len(rows):
-        raise ValueError(f"task set {path!r} has no training rows (split column {column!r} == {split!r})")
+    rows = training_rows(path, data_config)
     max_length = int(data_config["max_length"])
 
     def encode(row: dict) -> dict:
@@ -252,36 +236,8 @@ class LMMSNTrainer(Trainer):
 
 def training_arguments(config: dict, output_dir: Path) -> TrainingArguments:
     train = config["train"]
-    if train["scheduler"] not in ("cosine", "linear"):
-        raise ValueError(f"train.scheduler must be 'cosine' or 'linear', got {train['scheduler']!r}")
-    bf16 = train["bf16"]
-    if bf16 == "auto":
-        bf16 = torch.cuda.is_available() and torch.cuda.is_bf16_supported()
-    return TrainingArguments(
-        output_dir=str(output_dir),
-        per_device_train_batch_size=int(train["batch_size"]),
-        gradient_accumulation_steps=int(train["gradient_accumulation_steps"]),
-        max_steps=int(train["max_steps"]),
-        learning_rate=float(train["lr"]),
-        weight_decay=float(train["weight_decay"]),
-        warmup_steps=int(train["warmup_steps"]),
-        lr_scheduler_type=train["scheduler"],
-        max_grad_norm=float(train["grad_clip"]),
-        bf16=bool(bf16),
-        activation_checkpointing=bool(train["gradient_checkpointing"]),
-        activation_checkpointing_kwargs={"use_reentrant": False} if train["gradient_checkpointing"] else None,
-        train_sampling_strategy="group_by_length" if train["group_by_length"] else "random",
-        logging_steps=int(train["log_every"]),
-        save_steps=int(train["save_every"]),
-        save_total_limit=train["save_total_limit"],
-        report_to=["tensorboard"],
-        remove_unused_columns=False,
-        use_cpu=not torch.cuda.is_available(),
-        seed=int(train["seed"]),
-        data_seed=int(train["seed"]),
-        dataloader_num_workers=0,
-        ddp_find_unused_parameters=False,
-    )
+    return trainer_arguments(train, output_dir,
+                             train_sampling_strategy="group_by_length" if train["group_by_length"] else "random")
 
 
 def main(argv: list[str] | None = None, callbacks: list | None = None) -> Path:

@@ -8,11 +8,12 @@
 """MINT task builders: stage-1 (audio, caption) pairs and stage-2 instruction examples.
 
 * **MINT stage 2 instructions.** The twelve templates of the MINT paper's Table 1 ship in
-  `templates/mint_instructions.json`, one per dataset. The paper's table could not be read offline: the
-  wording is the paper's (`"wording": "paper"`) only for `"This is a sound of"` (AudioSet, VGGSound,
-  FSD50K) and `"Generate audio caption:"` (WavCaps, FreeSound, Clotho); the genre (FMA, Music4All, GTZAN),
-  instrument (OpenMIC, NSynth) and key (Music4All) instructions are short instructions written in the same
-  style and are marked `"wording": "ours"`. `MintInstructionTemplates` loads, extends and saves the set.
+  `templates/mint_instructions.json`, one per dataset, in the paper's exact wording (`"wording": "paper"`):
+  "This is a sound of" (AudioSet, VGGSound, FSD50K), "Identify the instruments in this segment of music:"
+  (OpenMIC), "The genre of this music is" (FMA, Music4All genre, GTZAN), "The most prominent instrument in this
+  music is" (NSynth), "The key of this music is" (Music4All key), "Generate audio caption:" (WavCaps, FreeSound,
+  Clotho). Templates added for other data say `"wording": "ours"` unless they reuse the paper's words.
+  `MintInstructionTemplates` loads, extends and saves the set.
 """
 
 from __future__ import annotations

@@ -78,7 +78,7 @@ def test_mint_stages_keep_the_audio_reference():
     stage2 = mint_task_dataset(_rows(), stage=2)
     assert [(r["key"], r["dataset"], r["instruction"], r["response"]) for r in stage2] == [
         ("k0", "audioset", "This is a sound of", "dog"),
-        ("k1", "nsynth", "This is an instrument of", "piano"),
+        ("k1", "nsynth", "The most prominent instrument in this music is", "piano"),
         ("k2", "clotho", "Generate audio caption:", "rain on a roof"),
     ]  # k3's dataset has no template: skipped
 

@@ -83,3 +83,17 @@ def _pairs(overrides: list[str]) -> list[tuple[str, str]]:
             index += 2
         pairs.append((key, value))
     return pairs
+
+
+def merge_sections(defaults: dict, config: dict) -> dict:
+    """``defaults`` (section -> key -> value) updated by ``config``; an unknown section or key is refused with the
+    known ones listed (a typo should fail, not train a different model silently)."""
+    merged = {section: dict(values) for section, values in defaults.items()}
+    for section, values in config.items():
+        if section not in merged:
+            raise ValueError(f"unknown config section {section!r}; expected one of {sorted(merged)}")
+        unknown = sorted(set(values or {}) - set(merged[section]))
+        if unknown:
+            raise ValueError(f"unknown key(s) {unknown} in section {section!r}; known: {sorted(merged[section])}")
+        merged[section].update(values or {})
+    return merged

