@@ -34,10 +34,15 @@ import datasets
 import numpy as np
 import torch
 
-from soundlm.evaluation.captioning import caption_scores
-from soundlm.evaluation.retrieval import recall_at_k
-from soundlm.modeling.mint import MintForConditionalGeneration, MintForPreTraining, MintProcessor
-from soundlm.training.common.mint import encode_rows, pad_audio_embeds
+from ..modeling.mint import (
+    MintForConditionalGeneration,
+    MintForPreTraining,
+    MintProcessor,
+    encode_audio_rows,
+    pad_audio_embeds,
+)
+from .captioning import caption_scores
+from .retrieval import recall_at_k
 
 logger = logging.getLogger(__name__)
 
@@ -57,7 +62,7 @@ def clip_features(model, processor: MintProcessor, rows: list[dict], batch_size:
     unique = list({row["key"]: row for row in rows}.values())
     for start in range(0, len(unique), batch_size):
         chunk = unique[start: start + batch_size]
-        embeds, errors = encode_rows(model.audio_encoder, processor.feature_extractor, chunk)
+        embeds, errors = encode_audio_rows(model.audio_encoder, processor.feature_extractor, chunk)
         for row, embed, error in zip(chunk, embeds, errors):
             if error:
                 logger.warning("skipping clip %s: %s", row["key"], error)

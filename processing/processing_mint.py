@@ -29,6 +29,7 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
 import torch
 from transformers import BatchFeature, ProcessorMixin
 from transformers.tokenization_utils_base import PreTrainedTokenizerBase
@@ -224,6 +225,22 @@ class MintProcessor(ProcessorMixin):
         return [text.strip() for text in self.tokenizer.batch_decode(token_ids, **kwargs)]
 
 
+def pad_audio_embeds(embeds: Sequence[Any]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Cached encoder outputs, one `(length, hidden)` array per clip -> `audio_embeds` `(batch, longest, hidden)`
+    float32 and `audio_embeds_mask` `(batch, longest)` bool, for the model's `audio_embeds` arguments."""
+    arrays = [np.asarray(embed, dtype=np.float32) for embed in embeds]
+    arrays = [array if array.ndim == 2 else np.stack(list(array)) for array in arrays]  # Arrow's nested lists
+    if not arrays:
+        raise ValueError("pad_audio_embeds needs at least one clip")
+    longest = max(array.shape[0] for array in arrays)
+    out = torch.zeros(len(arrays), longest, arrays[0].shape[1])
+    mask = torch.zeros(len(arrays), longest, dtype=torch.bool)
+    for index, array in enumerate(arrays):
+        out[index, : array.shape[0]] = torch.from_numpy(array)
+        mask[index, : array.shape[0]] = True
+    return out, mask
+
+
 def _texts(value: str | Sequence[str], name: str) -> list[str]:
     texts = [value] if isinstance(value, str) else list(value)
     if not texts:
@@ -234,4 +251,4 @@ def _texts(value: str | Sequence[str], name: str) -> list[str]:
     return texts
 
 
-__all__ = ["DEC_TOKEN", "MintProcessor"]
+__all__ = ["DEC_TOKEN", "MintProcessor", "pad_audio_embeds"]

@@ -24,12 +24,16 @@ from pathlib import Path
 import torch
 from transformers import AutoConfig, AutoTokenizer, set_seed
 
-from soundlm.modeling.mint import MintForConditionalGeneration, MintForPreTraining, MintProcessor
+from soundlm.modeling.mint import (
+    MintForConditionalGeneration,
+    MintForPreTraining,
+    MintProcessor,
+    pad_audio_embeds,
+)
 from soundlm.training.common.mint import (
     DATA_DEFAULTS,
     TRAIN_DEFAULTS,
     merged_config,
-    pad_audio_embeds,
     run_stage,
     training_arguments,
     with_features,

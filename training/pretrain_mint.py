@@ -27,7 +27,7 @@ from pathlib import Path
 import torch
 from transformers import set_seed
 
-from soundlm.modeling.mint import MintProcessor, build_mint_for_pretraining
+from soundlm.modeling.mint import MintProcessor, build_mint_for_pretraining, pad_audio_embeds
 from soundlm.training.common.mint import (
     DATA_DEFAULTS,
     MINILM,
@@ -36,7 +36,6 @@ from soundlm.training.common.mint import (
     load_audio_encoder,
     load_qformer_bert,
     merged_config,
-    pad_audio_embeds,
     pair_id,
     run_stage,
     training_arguments,

@@ -6,7 +6,7 @@ and `MintQFormerConfig` with `AutoConfig`, `MintQFormerModel` with `AutoModel`, 
 
 from transformers import AutoConfig, AutoModel, AutoModelForPreTraining, AutoModelForSpeechSeq2Seq, AutoProcessor
 
-from ...processing.processing_mint import MintProcessor
+from ...processing.processing_mint import MintProcessor, pad_audio_embeds
 from .configuration_mint import MintConfig, MintQFormerConfig, audio_hidden_size
 from .modeling_mint import (
     MASK_KINDS,
@@ -21,6 +21,7 @@ from .modeling_mint import (
     MintQFormerPreTrainedModel,
     build_mint_for_pretraining,
     encode_audio,
+    encode_audio_rows,
     load_bert_into_qformer,
     mint_attention_mask,
 )
@@ -49,6 +50,8 @@ __all__ = [
     "audio_hidden_size",
     "build_mint_for_pretraining",
     "encode_audio",
+    "encode_audio_rows",
     "load_bert_into_qformer",
     "mint_attention_mask",
+    "pad_audio_embeds",
 ]

@@ -28,6 +28,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -51,6 +52,8 @@ from transformers.models.instructblip.modeling_instructblip import (
 )
 from transformers.utils import ModelOutput
 
+from ...processing.audio_datasets import read_row_audio
+from ...processing.audio_io import AudioInputError
 from .configuration_mint import MintConfig, MintQFormerConfig
 
 logger = logging.getLogger(__name__)
@@ -393,6 +396,38 @@ def encode_audio(
     else:
         mask = torch.ones(hidden.shape[:2], device=hidden.device)
     return hidden, mask.bool()
+
+
+def encode_audio_rows(
+    encoder: PreTrainedModel, extractor: Any, rows: Sequence[dict]
+) -> tuple[list[np.ndarray | None], list[str | None]]:
+    """The frozen encoder's output for each data row (`load_audio_dataset` / task-set rows with `audio_path` or
+    `audio_bytes`, `start`, `end`): a float32 `(audio_length, hidden)` array, or None and the reason when the row's
+    audio cannot be read (the caller logs and counts it; a batch job does not stop on one file)."""
+    audios: list[np.ndarray | None] = []
+    errors: list[str | None] = []
+    for row in rows:
+        try:
+            audio, _ = read_row_audio(row, sampling_rate=extractor.sampling_rate, channels=1)
+            audios.append(audio[0])
+            errors.append(None)
+        except AudioInputError as error:
+            audios.append(None)
+            errors.append(str(error))
+    good = [audio for audio in audios if audio is not None]
+    outputs: list[np.ndarray | None] = [None] * len(rows)
+    if good:
+        features = extractor(good, sampling_rate=extractor.sampling_rate, return_tensors="pt")
+        names = list(extractor.model_input_names)
+        with torch.no_grad():
+            hidden, mask = encode_audio(encoder, features[names[0]].to(encoder.device),
+                                        features[names[1]].to(encoder.device) if len(names) > 1 else None)
+        index = iter(range(len(good)))
+        for position, audio in enumerate(audios):
+            if audio is not None:
+                i = next(index)
+                outputs[position] = hidden[i][mask[i]].float().cpu().numpy()
+    return outputs, errors
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -1133,6 +1168,7 @@ __all__ = [
     "MintQFormerPreTrainedModel",
     "build_mint_for_pretraining",
     "encode_audio",
+    "encode_audio_rows",
     "load_bert_into_qformer",
     "mint_attention_mask",
 ]

@@ -14,13 +14,10 @@ import math
 from pathlib import Path
 
 import datasets
-import numpy as np
-import torch
 from transformers import AutoFeatureExtractor, AutoModel, AutoTokenizer, Trainer, TrainingArguments
 from transformers.trainer_utils import get_last_checkpoint
 
-from soundlm.processing.audio_datasets import read_row_audio
-from soundlm.processing.audio_io import AudioInputError
+from soundlm.modeling.mint import encode_audio_rows
 from soundlm.training.common.config import apply_overrides, load_config, merge_sections
 from soundlm.training.common.trainer import trainer_arguments
 
@@ -101,43 +98,13 @@ def pair_id(text: str) -> int:
 # ----- data ---------------------------------------------------------------------------------------------------
 
 
-def encode_rows(model, extractor, rows: list[dict]) -> tuple[list[np.ndarray | None], list[str | None]]:
-    """The frozen encoder's output for each row `(audio_length, hidden)` (float32), or None and the reason when its
-    audio cannot be read."""
-    audios, errors = [], []
-    for row in rows:
-        try:
-            audio, rate = read_row_audio(row, sampling_rate=extractor.sampling_rate, channels=1)
-            audios.append(audio[0])
-            errors.append(None)
-        except AudioInputError as error:
-            audios.append(None)
-            errors.append(str(error))
-    good = [a for a in audios if a is not None]
-    outputs: list[np.ndarray | None] = [None] * len(rows)
-    if good:
-        features = extractor(good, sampling_rate=extractor.sampling_rate, return_tensors="pt")
-        names = list(extractor.model_input_names)
-        from soundlm.modeling.mint import encode_audio
-
-        with torch.no_grad():
-            hidden, mask = encode_audio(model, features[names[0]].to(model.device),
-                                        features[names[1]].to(model.device) if len(names) > 1 else None)
-        index = iter(range(len(good)))
-        for position, audio in enumerate(audios):
-            if audio is not None:
-                i = next(index)
-                outputs[position] = hidden[i][mask[i]].float().cpu().numpy()
-    return outputs, errors
-
-
 def audio_feature_dataset(rows: datasets.Dataset, model, extractor, cache_file: Path, batch_size: int
                           ) -> datasets.Dataset:
     """`rows` with `audio_embeds` (the frozen encoder's output per clip) added, rows whose audio cannot be read
     skipped with a logged reason and a count."""
     def add(batch: dict) -> dict:
         records = [dict(zip(batch, values)) for values in zip(*batch.values())]
-        embeds, errors = encode_rows(model, extractor, records)
+        embeds, errors = encode_audio_rows(model, extractor, records)
         for record, error in zip(records, errors):
             if error:
                 logger.warning("skipping %s: %s", record.get("audio_path") or record.get("key"), error)
@@ -152,19 +119,6 @@ def audio_feature_dataset(rows: datasets.Dataset, model, extractor, cache_file: 
     if not len(kept):
         raise ValueError("no training row has readable audio")
     return kept.with_format("numpy", columns=["audio_embeds"], output_all_columns=True)
-
-
-def pad_audio_embeds(embeds: list[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
-    """(batch, longest, hidden) float32 and its bool mask from per-clip `(length, hidden)` arrays."""
-    arrays = [np.asarray(e, dtype=np.float32) for e in embeds]
-    arrays = [a if a.ndim == 2 else np.stack(list(a)) for a in arrays]
-    longest = max(a.shape[0] for a in arrays)
-    out = torch.zeros(len(arrays), longest, arrays[0].shape[1])
-    mask = torch.zeros(len(arrays), longest, dtype=torch.bool)
-    for index, array in enumerate(arrays):
-        out[index, : array.shape[0]] = torch.from_numpy(array)
-        mask[index, : array.shape[0]] = True
-    return out, mask
 
 
 # ----- training -------------------------------------------------------------------------------------------------
@@ -273,11 +227,9 @@ __all__ = [
     "TRAIN_DEFAULTS",
     "YAMNET",
     "audio_feature_dataset",
-    "encode_rows",
     "load_audio_encoder",
     "load_qformer_bert",
     "merged_config",
-    "pad_audio_embeds",
     "pair_id",
     "run_stage",
     "training_arguments",
