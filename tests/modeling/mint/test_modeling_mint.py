@@ -776,3 +776,20 @@ def test_msn_tokenizer_as_the_audio_encoder():
     assert torch.isfinite(model(input_ids=ids, audio_values=waveforms, audio_attention_mask=mask).loss)
     with pytest.raises(ValueError, match="encoder_hidden_size is 16 but the audio encoder"):
         MintConfig(audio_config=audio, qformer_config=_qformer_for(16))
+
+
+def test_ranking_scores_serve_multi_label_metrics():
+    """OpenMIC style: the (clips, candidates) log-likelihoods are per-label scores; mAP / ROC-AUC read them as they
+    are, and a label's score does not depend on which other candidates are ranked with it."""
+    from soundlm.evaluation.classification import multilabel_scores
+
+    model = stage2("llama").eval()
+    prompt, prompt_mask, qformer_ids, audio = ranking_inputs()
+    inputs = dict(input_ids=prompt, attention_mask=prompt_mask, qformer_input_ids=qformer_ids, audio_values=audio)
+    scores = model.score_candidates(CANDIDATES, **inputs)
+    alone = model.score_candidates(CANDIDATES[1:2], **inputs)
+    torch.testing.assert_close(alone[:, 0], scores[:, 1], rtol=0, atol=1e-5)
+    targets = torch.zeros_like(scores, dtype=torch.long)
+    targets[0, 0] = targets[1, 1] = targets[2, 0] = targets[2, 2] = 1  # several labels per clip
+    result = multilabel_scores(scores.numpy(), targets.numpy())
+    assert 0.0 <= result["mAP"] <= 1.0 and set(result["per_class"]) == {str(i) for i in range(len(CANDIDATES))}
