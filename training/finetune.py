@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import math
 import os
 import sys
 from pathlib import Path
@@ -46,7 +45,7 @@ from soundlm.modeling.lm_msn import (
     prepare_audio_llm,
 )
 from soundlm.training.common.config import apply_overrides, load_config, merge_sections
-from soundlm.training.common.trainer import trainer_arguments, training_rows
+from soundlm.training.common.trainer import LossPartsLogging, trainer_arguments, training_rows
 
 logger = logging.getLogger("finetune")
 
@@ -187,7 +186,7 @@ def encode_dataset(path: str, processor: AudioTokenProcessor, data_config: dict)
     return kept.remove_columns("truncated")
 
 
-class LMMSNTrainer(Trainer):
+class LMMSNTrainer(LossPartsLogging, Trainer):
     """`Trainer` with the LM-MSN loss (`lm_msn_loss`, or the full-logits form) and its parts in the logs."""
 
     def __init__(self, *args, lm_config: LMMSNConfig, audio_id_range: tuple[int, int], chunked_loss: bool = True,
@@ -201,15 +200,12 @@ class LMMSNTrainer(Trainer):
         self.loss_function_ = lm_msn_loss if chunked_loss else naive_lm_msn_loss
         # the loss is a per-batch weighted mean, so the Trainer must divide it by the accumulation steps
         self.loss_is_scaled_for_ga = False
-        self._parts: dict[str, list[float]] = {"text_loss": [], "audio_loss": [], "z_loss": []}
+        self.init_loss_parts(("text_loss", "audio_loss", "z_loss"))
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         output = self.loss_function_(model, **inputs, z_loss_coefficient=self.lm_config.z_loss_coefficient,
                                      chunk_size=self.lm_config.loss_chunk_size, audio_id_range=self.audio_id_range)
-        for name in self._parts:
-            value = float(output[name])
-            if not math.isnan(value):
-                self._parts[name].append(value)
+        self.record_loss_parts(output)
         return (output.loss, output) if return_outputs else output.loss
 
     def _save(self, output_dir: str | None = None, state_dict: dict | None = None) -> None:
@@ -224,14 +220,6 @@ class LMMSNTrainer(Trainer):
         if self.args.should_save:
             os.makedirs(output_dir, exist_ok=True)
             model.save_pretrained(output_dir, save_embedding_layers=False, is_main_process=True)
-
-    def log(self, logs: dict[str, float], *args, **kwargs) -> None:
-        if "loss" in logs:
-            for name, values in self._parts.items():
-                if values:
-                    logs[name] = round(sum(values) / len(values), 4)
-                values.clear()
-        super().log(logs, *args, **kwargs)
 
 
 def training_arguments(config: dict, output_dir: Path) -> TrainingArguments:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import math
 from pathlib import Path
 
 import datasets
@@ -19,7 +18,7 @@ from transformers.trainer_utils import get_last_checkpoint
 
 from soundlm.modeling.mint import encode_audio_rows
 from soundlm.training.common.config import apply_overrides, load_config, merge_sections
-from soundlm.training.common.trainer import trainer_arguments
+from soundlm.training.common.trainer import LossPartsLogging, trainer_arguments
 
 logger = logging.getLogger("mint")
 
@@ -124,13 +123,13 @@ def audio_feature_dataset(rows: datasets.Dataset, model, extractor, cache_file: 
 # ----- training -------------------------------------------------------------------------------------------------
 
 
-class MintTrainer(Trainer):
+class MintTrainer(LossPartsLogging, Trainer):
     """`Trainer` whose loss is the model's own, with the output's `*_loss` parts averaged into each log line."""
 
     def __init__(self, *args, loss_parts: tuple[str, ...], new_modules: tuple[str, ...] = (),
                  new_lr_scale: float = 1.0, **kwargs):
         super().__init__(*args, **kwargs)
-        self._parts: dict[str, list[float]] = {name: [] for name in loss_parts}
+        self.init_loss_parts(loss_parts)
         self.new_modules, self.new_lr_scale = new_modules, float(new_lr_scale)
 
     def create_optimizer(self, model=None):
@@ -152,19 +151,8 @@ class MintTrainer(Trainer):
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         output = model(**inputs)
-        for name in self._parts:
-            value = output.get(name)
-            if value is not None and not math.isnan(value := float(value.detach())):
-                self._parts[name].append(value)
+        self.record_loss_parts(output)
         return (output.loss, output) if return_outputs else output.loss
-
-    def log(self, logs: dict[str, float], *args, **kwargs) -> None:
-        if "loss" in logs:
-            for name, values in self._parts.items():
-                if values:
-                    logs[name] = round(sum(values) / len(values), 4)
-                values.clear()
-        super().log(logs, *args, **kwargs)
 
 
 def training_arguments(train: dict, output_dir: Path) -> TrainingArguments:

@@ -3,6 +3,7 @@ section, and the training rows of a task set."""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -63,3 +64,29 @@ def training_rows(path: str, data_config: dict) -> datasets.Dataset:
     if not len(rows):
         raise ValueError(f"task set {path!r} has no training rows (split column {column!r} == {split!r})")
     return rows
+
+
+class LossPartsLogging:
+    """`Trainer` mixin: each log line also carries the mean of every loss part (`text_loss`, `alc_loss`, ...) over
+    the steps since the previous line. Call `init_loss_parts(names)` in `__init__` and `record_loss_parts(output)` in
+    `compute_loss` (parts that are None or NaN, such as a batch without audio targets, are left out)."""
+
+    def init_loss_parts(self, names: tuple[str, ...]) -> None:
+        self._loss_parts: dict[str, list[float]] = {name: [] for name in names}
+
+    def record_loss_parts(self, output: Any) -> None:
+        for name, values in self._loss_parts.items():
+            value = output.get(name)
+            if value is None:
+                continue
+            value = float(value.detach()) if isinstance(value, torch.Tensor) else float(value)
+            if not math.isnan(value):
+                values.append(value)
+
+    def log(self, logs: dict[str, float], *args, **kwargs) -> None:
+        if "loss" in logs:
+            for name, values in self._loss_parts.items():
+                if values:
+                    logs[name] = round(sum(values) / len(values), 4)
+                values.clear()
+        super().log(logs, *args, **kwargs)
