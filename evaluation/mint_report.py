@@ -96,19 +96,25 @@ def text_features(model: MintForPreTraining, processor: MintProcessor, texts: li
 
 @torch.no_grad()
 def text_to_audio_similarity(model: MintForPreTraining, processor: MintProcessor, features: dict[str, np.ndarray],
-                             keys: list[str], texts: list[str], rerank_top_k: int | None = None) -> np.ndarray:
-    """(texts, clips) scores from stage-1 embeddings; with `rerank_top_k`, each text's top k clips are re-ordered by
-    the ALM head's matched-minus-unmatched logit and stay above the rest."""
-    similarity = model.similarity(audio_features(model, features, keys), text_features(model, processor, texts)).T
-    if rerank_top_k:
-        k = min(rerank_top_k, len(keys))
-        top = similarity.topk(k, dim=1).indices
-        for row, text in enumerate(texts):
-            embeds, mask = _batched_audio(features, [keys[i] for i in top[row].tolist()])
-            tokens = processor.qformer_text([text] * k)
-            margin = model.alm_scores(embeds, mask, tokens["input_ids"], tokens["attention_mask"])
-            similarity[row, top[row]] = 1e4 + margin  # cosine is within [-1, 1]: re-ranked clips stay on top
-    return similarity.numpy()
+                             keys: list[str], texts: list[str]) -> torch.Tensor:
+    """(texts, clips) similarity from stage-1 embeddings (max over queries of the cosine)."""
+    return model.similarity(audio_features(model, features, keys), text_features(model, processor, texts)).T
+
+
+@torch.no_grad()
+def alm_rerank(model: MintForPreTraining, processor: MintProcessor, features: dict[str, np.ndarray],
+               keys: list[str], texts: list[str], similarity: torch.Tensor, top_k: int) -> torch.Tensor:
+    """A copy of `similarity` whose top `top_k` clips per text are re-ordered by the ALM head's matched-minus-unmatched
+    logit and stay above the rest."""
+    similarity = similarity.clone()
+    k = min(top_k, len(keys))
+    top = similarity.topk(k, dim=1).indices
+    for row, text in enumerate(texts):
+        embeds, mask = _batched_audio(features, [keys[i] for i in top[row].tolist()])
+        tokens = processor.qformer_text([text] * k)
+        margin = model.alm_scores(embeds, mask, tokens["input_ids"], tokens["attention_mask"])
+        similarity[row, top[row]] = 1e4 + margin  # cosine is within [-1, 1]: re-ranked clips stay on top
+    return similarity
 
 
 def random_recall(relevant: list[list[int]], num_items: int, k: int) -> float:
@@ -178,14 +184,16 @@ def retrieval(models: dict[str, Any], full_name: str, processor: MintProcessor, 
     relevant = [sorted({keys.index(row["key"]) for row in rows if row["text"] == text}) for text in texts]
     out: dict[str, Any] = {"queries": len(texts), "clips": len(keys),
                            "chance": {f"R@{k}": random_recall(relevant, len(keys), k) for k in KS}, "recall": {}}
+    def recall(similarity: torch.Tensor) -> dict[str, float]:
+        return {key: value for key, value in recall_at_k(similarity.numpy(), relevant, KS).items()
+                if key.startswith("R@") or key == "median_rank"}
+
     for name, model in models.items():
         similarity = text_to_audio_similarity(model, processor, features, keys, texts)
-        out["recall"][name] = {key: value for key, value in recall_at_k(similarity, relevant, KS).items()
-                               if key.startswith("R@") or key == "median_rank"}
-    similarity = text_to_audio_similarity(models[full_name], processor, features, keys, texts, RERANK_TOP_K)
-    out["recall"][f"{full_name} + ALM re-rank of top {RERANK_TOP_K}"] = {
-        key: value for key, value in recall_at_k(similarity, relevant, KS).items()
-        if key.startswith("R@") or key == "median_rank"}
+        out["recall"][name] = recall(similarity)
+        if name == full_name:
+            reranked = alm_rerank(model, processor, features, keys, texts, similarity, RERANK_TOP_K)
+            out["recall"][f"{full_name} + ALM re-rank of top {RERANK_TOP_K}"] = recall(reranked)
     return out
 
 

@@ -150,16 +150,18 @@ class MintProcessor(ProcessorMixin):
         self._require_llm()
         return self.tokenizer(instruction, add_special_tokens=True)["input_ids"]
 
-    def _pad(self, rows: Sequence[Sequence[int]], value: int, side: str) -> torch.Tensor:
+    @staticmethod
+    def _pad(rows: Sequence[Sequence[int]], value: int, side: str) -> tuple[torch.Tensor, torch.Tensor]:
+        """Token rows padded with `value` on `side` to the longest, and the attention mask (1 on real tokens)."""
         longest = max(len(row) for row in rows)
         out = torch.full((len(rows), longest), value, dtype=torch.long)
+        mask = torch.zeros((len(rows), longest), dtype=torch.long)
         for index, row in enumerate(rows):
             if row:
-                if side == "left":
-                    out[index, longest - len(row):] = torch.as_tensor(row)
-                else:
-                    out[index, : len(row)] = torch.as_tensor(row)
-        return out
+                span = slice(longest - len(row), longest) if side == "left" else slice(0, len(row))
+                out[index, span] = torch.as_tensor(row)
+                mask[index, span] = 1
+        return out, mask
 
     def llm_text(self, instructions: str | Sequence[str], responses: str | Sequence[str] | None = None,
                  padding_side: str | None = None) -> dict[str, torch.Tensor]:
@@ -174,9 +176,7 @@ class MintProcessor(ProcessorMixin):
         pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.tokenizer.eos_token_id
         prompts = [self.prompt_ids(text) for text in instructions]
         if responses is None:
-            side = padding_side or ("left" if self.decoder_only else "right")
-            ids = self._pad(prompts, pad, side)
-            mask = self._pad([[1] * len(p) for p in prompts], 0, side)
+            ids, mask = self._pad(prompts, pad, padding_side or ("left" if self.decoder_only else "right"))
             return {"input_ids": ids, "attention_mask": mask}
         responses = _texts(responses, "responses")
         if len(responses) != len(instructions):
@@ -184,14 +184,11 @@ class MintProcessor(ProcessorMixin):
         targets = [self.response_ids(text) for text in responses]
         if self.decoder_only:
             side = padding_side or "right"
-            rows = [p + t for p, t in zip(prompts, targets)]
-            labels = [[-100] * len(p) + t for p, t in zip(prompts, targets)]
-            return {"input_ids": self._pad(rows, pad, side), "attention_mask": self._pad([[1] * len(r) for r in rows],
-                                                                                         0, side),
-                    "labels": self._pad(labels, -100, side)}
-        return {"input_ids": self._pad(prompts, pad, "right"),
-                "attention_mask": self._pad([[1] * len(p) for p in prompts], 0, "right"),
-                "labels": self._pad(targets, -100, "right")}
+            ids, mask = self._pad([p + t for p, t in zip(prompts, targets)], pad, side)
+            labels, _ = self._pad([[-100] * len(p) + t for p, t in zip(prompts, targets)], -100, side)
+            return {"input_ids": ids, "attention_mask": mask, "labels": labels}
+        ids, mask = self._pad(prompts, pad, "right")
+        return {"input_ids": ids, "attention_mask": mask, "labels": self._pad(targets, -100, "right")[0]}
 
     # ----- everything at once ---------------------------------------------------------------------------
     def __call__(self, audio: Any = None, text: str | Sequence[str] | None = None,

@@ -34,7 +34,6 @@ from pathlib import Path
 import datasets
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, Trainer, TrainingArguments, set_seed
-from transformers.trainer_utils import get_last_checkpoint
 
 from soundlm.modeling.lm_msn import (
     AudioTokenProcessor,
@@ -45,7 +44,7 @@ from soundlm.modeling.lm_msn import (
     prepare_audio_llm,
 )
 from soundlm.training.common.config import apply_overrides, load_config, merge_sections
-from soundlm.training.common.trainer import LossPartsLogging, trainer_arguments, training_rows
+from soundlm.training.common.trainer import LossPartsLogging, resume_checkpoint, trainer_arguments, training_rows
 
 logger = logging.getLogger("finetune")
 
@@ -261,11 +260,7 @@ def main(argv: list[str] | None = None, callbacks: list | None = None) -> Path:
         chunked_loss=bool(config["train"]["chunked_loss"]),
         callbacks=callbacks,
     )
-    resume = config["train"]["resume_from_checkpoint"]
-    if resume == "latest":
-        resume = get_last_checkpoint(str(output_dir))
-        if resume is None:
-            logger.info("no checkpoint under %s: starting from step 0", output_dir)
+    resume = resume_checkpoint(config["train"]["resume_from_checkpoint"], output_dir, logger)
     result = trainer.train(resume_from_checkpoint=resume)
     logger.info("stage %s done: %s", stage, {k: round(v, 4) if isinstance(v, float) else v
                                             for k, v in result.metrics.items()})

@@ -16,13 +16,11 @@ Writes `<train.output_dir>/final/`: the model (`MintForConditionalGeneration`, l
 
 from __future__ import annotations
 
-import argparse
 import logging
-import sys
 from pathlib import Path
 
 import torch
-from transformers import AutoConfig, AutoTokenizer, set_seed
+from transformers import AutoConfig, AutoTokenizer
 
 from soundlm.modeling.mint import (
     MintForConditionalGeneration,
@@ -33,9 +31,8 @@ from soundlm.modeling.mint import (
 from soundlm.training.common.mint import (
     DATA_DEFAULTS,
     TRAIN_DEFAULTS,
-    merged_config,
     run_stage,
-    training_arguments,
+    stage_config,
     with_features,
 )
 from soundlm.training.common.trainer import training_rows
@@ -85,13 +82,7 @@ class InstructionCollator:
 
 def main(argv: list[str] | None = None, callbacks: list | None = None) -> Path:
     """Run stage 2; returns the folder of the final model."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--config", default=None, help="YAML config (sections data, model, train)")
-    args, overrides = parser.parse_known_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s", stream=sys.stdout)
-    config = merged_config(DEFAULTS, args.config, overrides)
-    set_seed(int(config["train"]["seed"]))
-    arguments = training_arguments(config["train"], Path(config["train"]["output_dir"]))
+    config, arguments = stage_config(__doc__.split("\n\n")[0], DEFAULTS, argv)
     model, processor = build(config)
     rows = training_rows(config["data"]["train"], config["data"])
     train_set = with_features(rows, config, model.audio_encoder, processor.feature_extractor,

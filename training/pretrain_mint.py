@@ -19,13 +19,10 @@ processor (`MintProcessor`).
 
 from __future__ import annotations
 
-import argparse
 import logging
-import sys
 from pathlib import Path
 
 import torch
-from transformers import set_seed
 
 from soundlm.modeling.mint import MintProcessor, build_mint_for_pretraining, pad_audio_embeds
 from soundlm.training.common.mint import (
@@ -35,10 +32,9 @@ from soundlm.training.common.mint import (
     YAMNET,
     load_audio_encoder,
     load_qformer_bert,
-    merged_config,
     pair_id,
     run_stage,
-    training_arguments,
+    stage_config,
     with_features,
 )
 from soundlm.training.common.trainer import training_rows
@@ -109,13 +105,7 @@ class PairCollator:
 
 def main(argv: list[str] | None = None, callbacks: list | None = None) -> Path:
     """Run stage 1; returns the folder of the final model."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--config", default=None, help="YAML config (sections data, model, train)")
-    args, overrides = parser.parse_known_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s", stream=sys.stdout)
-    config = merged_config(DEFAULTS, args.config, overrides)
-    set_seed(int(config["train"]["seed"]))
-    arguments = training_arguments(config["train"], Path(config["train"]["output_dir"]))
+    config, arguments = stage_config(__doc__.split("\n\n")[0], DEFAULTS, argv)
     model, processor, encoder, extractor = build(config)
     logger.info("stage 1 objectives: %s; %d queries x %d; Q-Former of %d layers (cross-attention every %d)",
                 "+".join(o.upper() for o in model.config.objectives), model.config.num_query_tokens,

@@ -894,10 +894,7 @@ class MintForConditionalGeneration(MintPreTrainedModel, GenerationMixin):
                                                qformer_input_ids, qformer_attention_mask)
         if attention_mask is None:
             attention_mask = torch.ones_like(input_ids)
-        text = self.language_model.get_input_embeddings()(input_ids)
-        inputs = torch.cat([soft, text], dim=1)
-        mask = torch.cat([torch.ones(soft.shape[:2], dtype=attention_mask.dtype, device=soft.device),
-                          attention_mask], dim=1)
+        inputs, mask = self._with_soft_prompt(soft, input_ids, attention_mask)
         if self.config.use_decoder_only_language_model:
             out = self.language_model(inputs_embeds=inputs, attention_mask=mask)
             logits = out.logits
@@ -913,12 +910,16 @@ class MintForConditionalGeneration(MintPreTrainedModel, GenerationMixin):
                                                     language_model_inputs=soft)
         return output if return_dict else output.to_tuple()
 
+    def _with_soft_prompt(self, soft: torch.Tensor, input_ids: torch.Tensor, attention_mask: torch.Tensor):
+        """The LLM's input embeddings [soft prompt; text] and their attention mask (the soft prompt is all real)."""
+        text = self.language_model.get_input_embeddings()(input_ids)
+        inputs = torch.cat([soft, text], dim=1)
+        return inputs, torch.cat([attention_mask.new_ones(soft.shape[:2]), attention_mask], dim=1)
+
     def _prefix(self, soft: torch.Tensor, input_ids: torch.Tensor, attention_mask: torch.Tensor):
         """[soft prompt; prompt] with each row's padding moved to the left (so that the next token follows the
         prompt directly), and its attention mask."""
-        text = self.language_model.get_input_embeddings()(input_ids)
-        inputs = torch.cat([soft, text], dim=1)
-        mask = torch.cat([attention_mask.new_ones(soft.shape[:2]), attention_mask], dim=1)
+        inputs, mask = self._with_soft_prompt(soft, input_ids, attention_mask)
         order = torch.sort(mask, dim=1, stable=True).indices  # zeros (padding) first, order kept otherwise
         inputs = torch.gather(inputs, 1, order[..., None].expand_as(inputs))
         return inputs, torch.gather(mask, 1, order)

@@ -8,17 +8,18 @@ first) and every epoch reads it back. The paper's 5 + 3 epochs then cost one enc
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import logging
+import sys
 from pathlib import Path
 
 import datasets
-from transformers import AutoFeatureExtractor, AutoModel, AutoTokenizer, Trainer, TrainingArguments
-from transformers.trainer_utils import get_last_checkpoint
+from transformers import AutoFeatureExtractor, AutoModel, AutoTokenizer, Trainer, TrainingArguments, set_seed
 
 from soundlm.modeling.mint import encode_audio_rows
 from soundlm.training.common.config import apply_overrides, load_config, merge_sections
-from soundlm.training.common.trainer import LossPartsLogging, trainer_arguments
+from soundlm.training.common.trainer import LossPartsLogging, resume_checkpoint, trainer_arguments
 
 logger = logging.getLogger("mint")
 
@@ -161,6 +162,18 @@ def training_arguments(train: dict, output_dir: Path) -> TrainingArguments:
                              num_train_epochs=float(train["num_epochs"]), dataloader_drop_last=True)
 
 
+def stage_config(description: str, defaults: dict, argv: list[str] | None) -> tuple[dict, TrainingArguments]:
+    """A stage script's command line (`--config` YAML, then `--section.key=value` overrides) -> the merged config and
+    its `TrainingArguments`; sets up logging to stdout and the seed."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--config", default=None, help="YAML config (sections data, model, train)")
+    args, overrides = parser.parse_known_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s", stream=sys.stdout)
+    config = merged_config(defaults, args.config, overrides)
+    set_seed(int(config["train"]["seed"]))
+    return config, training_arguments(config["train"], Path(config["train"]["output_dir"]))
+
+
 def run_stage(name: str, model, processor, train_set: datasets.Dataset, collator, config: dict,
               arguments: TrainingArguments, loss_parts: tuple[str, ...], callbacks: list | None = None,
               new_modules: tuple[str, ...] = ()) -> Path:
@@ -177,11 +190,7 @@ def run_stage(name: str, model, processor, train_set: datasets.Dataset, collator
     trainer = MintTrainer(model=model, args=arguments, train_dataset=train_set, data_collator=collator,
                           loss_parts=loss_parts, callbacks=callbacks, new_modules=new_modules,
                           new_lr_scale=config["train"]["new_lr_scale"])
-    resume = config["train"]["resume_from_checkpoint"]
-    if resume == "latest":
-        resume = get_last_checkpoint(str(output_dir))
-        if resume is None:
-            logger.info("no checkpoint under %s: starting from step 0", output_dir)
+    resume = resume_checkpoint(config["train"]["resume_from_checkpoint"], output_dir, logger)
     result = trainer.train(resume_from_checkpoint=resume)
     logger.info("%s done: %s", name, {k: round(v, 4) if isinstance(v, float) else v for k, v in result.metrics.items()})
     final = output_dir / "final"
@@ -220,6 +229,7 @@ __all__ = [
     "merged_config",
     "pair_id",
     "run_stage",
+    "stage_config",
     "training_arguments",
     "with_features",
 ]

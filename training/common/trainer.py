@@ -10,6 +10,7 @@ from typing import Any
 import datasets
 import torch
 from transformers import TrainingArguments
+from transformers.trainer_utils import get_last_checkpoint
 
 
 def trainer_arguments(train: dict, output_dir: str | Path, schedulers: tuple[str, ...] = ("cosine", "linear"),
@@ -90,3 +91,14 @@ class LossPartsLogging:
                     logs[name] = round(sum(values) / len(values), 4)
                 values.clear()
         super().log(logs, *args, **kwargs)
+
+
+def resume_checkpoint(resume: str | None, output_dir: str | Path, log: Any) -> str | None:
+    """`train.resume_from_checkpoint` as the Trainer takes it: `"latest"` is the newest checkpoint under
+    `output_dir` (None, logged, when there is none yet), anything else passes through."""
+    if resume != "latest":
+        return resume
+    latest = get_last_checkpoint(str(output_dir))
+    if latest is None:
+        log.info("no checkpoint under %s: starting from step 0", output_dir)
+    return latest
