@@ -11,9 +11,10 @@ For every held-out clip (`split`) it makes the audio of each system:
   on it (the paper's "VAE alone");
 - each tokenizer given with `--model`: its codes decoded (flow matching: `--num_steps` steps of `--scheduler` from
   noise of `--temperature`, seeded per clip);
-- `EnCodec 1.5 / 6 kbps` (`--encodec`): transformers' EnCodec 24 kHz re-synthesis. With `--encodec_weights` a
-  local folder of real weights; otherwise random weights (initialised with seed 0), which the table says: a
-  random codec shows the pipeline, not EnCodec's quality.
+- `EnCodec 1.5 / 6 kbps` (`--encodec_weights` a local folder of real EnCodec 24 kHz weights): transformers'
+  EnCodec re-synthesis. Without real weights there are no EnCodec rows (`--encodec_random_weights` forces them, to
+  check the pipeline): transformers initialises EnCodec's codebooks to zeros, so a random EnCodec decodes every
+  clip, at every bandwidth, to one and the same signal, and its numbers would say nothing.
 
 and measures, per system (`evaluation/signal.py`, `frechet.py`, `mos.py`, `reconstruction.py`):
 
@@ -237,11 +238,12 @@ def write_examples(audio: dict[str, list[np.ndarray]], categories: list[str], sa
 def tokenizer_report(
     models: dict[str, MSNTokenizerModel], data: str, split: str = "test", cache_dir: str = "work/cache",
     decode: dict[str, Any] | None = None, seed: int = 0, embedder: Any | None = None, with_mos: bool = True,
-    encodec: bool = True, encodec_weights: str | None = None, out: str | Path | None = None,
+    encodec: bool | None = None, encodec_weights: str | None = None, out: str | Path | None = None,
 ) -> dict:
     """Every measure of the module docstring for ``models`` on the ``split`` clips of ``data``; writes the files to
     ``out`` when given and returns the result dict. ``embedder`` (an `evaluation.embeddings.AudioEmbedder`, e.g.
-    `yamnet_embedder(0.1)`) makes the FAD; None skips it."""
+    `yamnet_embedder(0.1)`) makes the FAD; None skips it. ``encodec`` adds the EnCodec rows (default: only when
+    ``encodec_weights`` names real ones; random ones decode every clip to the same signal)."""
     if not models:
         raise ValueError("models is empty: pass at least one tokenizer")
     decode = {"num_steps": 10, "scheduler": "euler", "temperature": 1.0, **(decode or {})}
@@ -255,9 +257,13 @@ def tokenizer_report(
         raise ValueError(f"no clip of split {split!r} in {data}")
     categories = [cache.rows[i].get("category") or "all" for i in indices]
     audio = system_audio(models, cache, indices, decode, seed)
+    notes = []
+    if encodec is None:
+        encodec = encodec_weights is not None
+        if not encodec:
+            notes.append("no EnCodec rows: no real EnCodec weights given (--encodec_weights <folder>)")
     if encodec:
         audio.update(encodec_audio(audio[ORIGINAL], first.sample_rate, encodec_weights))
-    notes = []
     if with_mos and not _speechmos_available():
         notes.append("predicted MOS skipped: install speechmos and librosa (pip install 'soundlm[eval]')")
         with_mos = False
@@ -288,8 +294,10 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--fad_hop_seconds", type=float, default=0.05,
                         help="YAMNet patch hop for the FAD (0 skips it): a covariance of 1024 dims needs > 1024 frames")
     parser.add_argument("--no_mos", action="store_true")
-    parser.add_argument("--no_encodec", action="store_true")
-    parser.add_argument("--encodec_weights", default=None, help="a local folder of real EnCodec 24 kHz weights")
+    parser.add_argument("--encodec_weights", default=None,
+                        help="a local folder of real EnCodec 24 kHz weights: adds the EnCodec rows")
+    parser.add_argument("--encodec_random_weights", action="store_true",
+                        help="EnCodec rows with random weights (checks the pipeline; every clip decodes alike)")
     parser.add_argument("--out", required=True)
     args = parser.parse_args(argv)
     models = load_named_tokenizers(args.model)
@@ -304,7 +312,7 @@ def main(argv: list[str] | None = None) -> dict:
     result = tokenizer_report(
         models, args.data, args.split, args.cache_dir,
         {"num_steps": args.num_steps, "scheduler": args.scheduler, "temperature": args.temperature}, args.seed,
-        embedder, not args.no_mos, not args.no_encodec, args.encodec_weights, args.out,
+        embedder, not args.no_mos, True if args.encodec_random_weights else None, args.encodec_weights, args.out,
     )
     print(format_report(result))
     return result

@@ -116,16 +116,21 @@ class MintQFormerMultiHeadAttention(InstructBlipQFormerMultiHeadAttention):
         attention_mask: torch.Tensor | None = None,
         encoder_hidden_states: torch.Tensor | None = None,
         past_key_value: tuple[torch.Tensor, torch.Tensor] | None = None,
+        encoder_index: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
-        """hidden_states (batch, length, hidden); attention_mask bool (batch, 1, length, keys), True = attend.
+        """hidden_states (batch, length, hidden); attention_mask bool (batch, 1, length, keys), True = attend;
+        encoder_index (batch,): row r attends to encoder_hidden_states[encoder_index[r]], whose keys/values are
+        computed once per encoder row rather than once per attending row.
         Returns the attention output (batch, length, hidden) and this call's (keys, values), past included."""
         source = hidden_states if encoder_hidden_states is None else encoder_hidden_states
         batch, length, _ = hidden_states.shape
 
         def heads(states: torch.Tensor) -> torch.Tensor:
-            return states.view(batch, -1, self.num_attention_heads, self.attention_head_size).transpose(1, 2)
+            return states.view(states.shape[0], -1, self.num_attention_heads, self.attention_head_size).transpose(1, 2)
 
         query, key, value = heads(self.query(hidden_states)), heads(self.key(source)), heads(self.value(source))
+        if encoder_index is not None:
+            key, value = key[encoder_index], value[encoder_index]
         if past_key_value is not None:
             key = torch.cat([past_key_value[0], key], dim=2)
             value = torch.cat([past_key_value[1], value], dim=2)
@@ -144,8 +149,10 @@ class MintQFormerAttention(nn.Module):
         self.attention = MintQFormerMultiHeadAttention(config, is_cross_attention)
         self.output = InstructBlipQFormerSelfOutput(config)
 
-    def forward(self, hidden_states, attention_mask=None, encoder_hidden_states=None, past_key_value=None):
-        attended, present = self.attention(hidden_states, attention_mask, encoder_hidden_states, past_key_value)
+    def forward(self, hidden_states, attention_mask=None, encoder_hidden_states=None, past_key_value=None,
+                encoder_index=None):
+        attended, present = self.attention(hidden_states, attention_mask, encoder_hidden_states, past_key_value,
+                                           encoder_index)
         return self.output(attended, hidden_states), present
 
 
@@ -172,6 +179,7 @@ class MintQFormerLayer(GradientCheckpointingLayer):
         encoder_attention_mask: torch.Tensor | None = None,
         query_length: int = 0,
         past_key_value: tuple[torch.Tensor, torch.Tensor] | None = None,
+        encoder_index: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
         attended, present = self.attention(hidden_states, attention_mask, past_key_value=past_key_value)
         parts = []
@@ -180,7 +188,8 @@ class MintQFormerLayer(GradientCheckpointingLayer):
             if self.has_cross_attention:
                 if encoder_hidden_states is None:
                     raise ValueError("the queries need encoder_hidden_states (the audio encoder's output)")
-                queries, _ = self.crossattention(queries, encoder_attention_mask, encoder_hidden_states)
+                queries, _ = self.crossattention(queries, encoder_attention_mask, encoder_hidden_states,
+                                                 encoder_index=encoder_index)
             parts.append(self.output_query(self.intermediate_query(queries), queries))
         if attended.shape[1] > query_length:
             text = attended[:, query_length:]
@@ -270,6 +279,7 @@ class MintQFormerModel(MintQFormerPreTrainedModel):
         mask_kind: str = "bidirectional",
         query_key_values: QueryKeyValues | None = None,
         use_cache: bool = False,
+        encoder_index: torch.LongTensor | None = None,
     ) -> MintQFormerOutput:
         r"""
         Args:
@@ -286,6 +296,10 @@ class MintQFormerModel(MintQFormerPreTrainedModel):
             query_key_values (*optional*): a queries-only pass's `query_key_values`; the text then attends to those
                 queries as the mask kind allows (`"unilm"` and `"bidirectional"`: all of them). Text only.
             use_cache (`bool`, *optional*): return every layer's keys/values.
+            encoder_index (`torch.LongTensor` of shape `(batch_size,)`, *optional*): row r's queries cross-attend to
+                `encoder_hidden_states[encoder_index[r]]` (and its mask row). The same result as passing the
+                gathered states, but each audio's cross-attention keys/values are computed once: ALM scores 3 x
+                batch pairs drawn from one batch of audio.
 
         Returns:
             [`MintQFormerOutput`].
@@ -315,13 +329,23 @@ class MintQFormerModel(MintQFormerPreTrainedModel):
             if encoder_hidden_states is None:
                 raise ValueError("query_embeds need encoder_hidden_states to cross-attend to")
             encoder_hidden_states = encoder_hidden_states.to(self.dtype)
+            if encoder_index is not None:
+                encoder_index = encoder_index.to(hidden_states.device)
+                if encoder_index.shape != (hidden_states.shape[0],):
+                    raise ValueError(f"encoder_index must have shape ({hidden_states.shape[0]},) (one audio row per "
+                                     f"query row), got {tuple(encoder_index.shape)}")
             if encoder_attention_mask is not None:
-                cross_mask = encoder_attention_mask.bool()[:, None, None, :].to(hidden_states.device)
+                cross_mask = encoder_attention_mask.bool()
+                cross_mask = cross_mask if encoder_index is None else cross_mask[encoder_index]
+                cross_mask = cross_mask[:, None, None, :].to(hidden_states.device)
+        elif encoder_index is not None:
+            raise ValueError("encoder_index selects the audio each query row cross-attends to: it needs query_embeds")
 
         presents = [] if use_cache else None
         for index, layer in enumerate(self.encoder.layer):
             past = None if query_key_values is None else query_key_values[index]
-            hidden_states, present = layer(hidden_states, mask, encoder_hidden_states, cross_mask, num_queries, past)
+            hidden_states, present = layer(hidden_states, mask, encoder_hidden_states, cross_mask, num_queries, past,
+                                           encoder_index)
             if use_cache:
                 presents.append(present)
         return MintQFormerOutput(last_hidden_state=hidden_states,
@@ -544,11 +568,12 @@ class MintPreTrainedModel(PreTrainedModel):
         return audio_embeds.to(self.dtype), audio_embeds_mask
 
     def _queries(self, audio_embeds, audio_embeds_mask, input_ids=None, attention_mask=None,
-                 mask_kind="bidirectional", use_cache=False) -> MintQFormerOutput:
-        queries = self.query_tokens.expand(audio_embeds.shape[0], -1, -1)
+                 mask_kind="bidirectional", use_cache=False, audio_index=None) -> MintQFormerOutput:
+        rows = audio_embeds.shape[0] if audio_index is None else audio_index.shape[0]
+        queries = self.query_tokens.expand(rows, -1, -1)
         return self.qformer(input_ids=input_ids, attention_mask=attention_mask, query_embeds=queries,
                             encoder_hidden_states=audio_embeds, encoder_attention_mask=audio_embeds_mask,
-                            mask_kind=mask_kind, use_cache=use_cache)
+                            mask_kind=mask_kind, use_cache=use_cache, encoder_index=audio_index)
 
 
 def _gather_with_grad(tensor: torch.Tensor) -> tuple[torch.Tensor, int]:
@@ -649,17 +674,24 @@ class MintForPreTraining(MintPreTrainedModel):
 
     def alm_scores(
         self, audio_embeds: torch.Tensor, audio_embeds_mask: torch.Tensor | None, input_ids: torch.Tensor,
-        attention_mask: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None, audio_index: torch.LongTensor | None = None,
     ) -> torch.Tensor:
-        """ALM logit margin (matched minus unmatched) of each (audio_i, text_i) pair: `(batch,)`."""
+        """ALM logit margin (matched minus unmatched) of each pair: `(batch,)`, `batch = input_ids.shape[0]`.
+        Pair r is (audio_embeds[r], text r), or (audio_embeds[audio_index[r]], text r) when `audio_index` is given
+        (each audio's cross-attention keys/values are then computed once however many texts it is paired with)."""
         audio_embeds, audio_embeds_mask = self._audio_states(None, None, audio_embeds, audio_embeds_mask)
         if attention_mask is None:
             attention_mask = torch.ones_like(input_ids)
-        logits = self._alm_logits(audio_embeds, audio_embeds_mask, input_ids, attention_mask)
+        rows = audio_embeds.shape[0] if audio_index is None else audio_index.shape[0]
+        if rows != input_ids.shape[0]:
+            raise ValueError(f"{rows} audio rows but {input_ids.shape[0]} texts: ALM scores pairs (use audio_index "
+                             f"to pair one audio with several texts)")
+        logits = self._alm_logits(audio_embeds, audio_embeds_mask, input_ids, attention_mask, audio_index)
         return logits[:, 1] - logits[:, 0]
 
-    def _alm_logits(self, audio_embeds, audio_embeds_mask, input_ids, attention_mask) -> torch.Tensor:
-        joint = self._queries(audio_embeds, audio_embeds_mask, input_ids, attention_mask, "bidirectional")
+    def _alm_logits(self, audio_embeds, audio_embeds_mask, input_ids, attention_mask, audio_index=None):
+        joint = self._queries(audio_embeds, audio_embeds_mask, input_ids, attention_mask, "bidirectional",
+                              audio_index=audio_index)
         num_queries = self.config.num_query_tokens
         return self.alm_head(joint.last_hidden_state[:, :num_queries]).mean(dim=1)
 
@@ -779,11 +811,11 @@ class MintForPreTraining(MintPreTrainedModel):
         index = rows.nonzero().squeeze(1)
         negative_text = draw(audio_to_text)  # for audio i: a text j that is not its positive
         negative_audio = draw(text_to_audio)  # for text i: an audio j that is not its positive
-        audio = torch.cat([audio_embeds, audio_embeds[index], audio_embeds[negative_audio]])
-        audio_mask = torch.cat([audio_embeds_mask, audio_embeds_mask[index], audio_embeds_mask[negative_audio]])
+        everyone = torch.arange(batch, device=index.device)
+        audio_index = torch.cat([everyone, index, negative_audio])
         ids = torch.cat([input_ids, input_ids[negative_text], input_ids[index]])
         mask = torch.cat([attention_mask, attention_mask[negative_text], attention_mask[index]])
-        logits = self._alm_logits(audio, audio_mask, ids, mask)
+        logits = self._alm_logits(audio_embeds, audio_embeds_mask, ids, mask, audio_index)
         labels = torch.cat([torch.ones(batch, dtype=torch.long), torch.zeros(2 * len(index), dtype=torch.long)])
         return logits, labels.to(logits.device)
 

@@ -9,7 +9,7 @@ from helpers import tiny_config_kwargs, write_manifest
 
 from soundlm import MSNTokenizerConfig, MSNTokenizerModel
 from soundlm.evaluation.embeddings import AudioEmbedder
-from soundlm.evaluation.tokenizer_report import FRONT_END, ORIGINAL, format_report, tokenizer_report
+from soundlm.evaluation.tokenizer_report import FRONT_END, ORIGINAL, encodec_audio, format_report, tokenizer_report
 
 
 def _model(objective):
@@ -68,3 +68,20 @@ def test_report_refuses_tokenizers_with_other_front_ends(tmp_path, real_clips):
         tokenizer_report({"a": _model("mse"), "b": other}, str(manifest), cache_dir=str(tmp_path / "cache"))
     with pytest.raises(ValueError, match="no clip of split 'valid'"):
         tokenizer_report({"a": _model("mse")}, str(manifest), split="valid", cache_dir=str(tmp_path / "cache"))
+
+
+def test_no_encodec_rows_without_real_weights(tmp_path, real_clips):
+    """Random EnCodec weights decode every clip, at every bandwidth, to one signal (transformers initialises its
+    codebooks to zeros), so the report leaves EnCodec out unless real weights are named, and says so."""
+    clips = [np.asarray(clip, dtype=np.float32)[None] for clip in real_clips[:2]]
+    random_codec = list(encodec_audio(clips, 8000, None).values())
+    assert all(np.array_equal(out[0], random_codec[0][0]) for out in random_codec)  # both bandwidths
+    assert np.array_equal(random_codec[0][0][:, :7000], random_codec[0][1][:, :7000])  # both clips
+    manifest = write_manifest(tmp_path / "data", real_clips)
+    rows = (tmp_path / "data" / "manifest.csv").read_text().splitlines()
+    (tmp_path / "data" / "manifest.csv").write_text(
+        "\n".join([rows[0]] + [line.replace(",train,", ",test,") for line in rows[1:]]) + "\n")
+    result = tokenizer_report({"VQ + MSE": _model("mse")}, str(manifest), cache_dir=str(tmp_path / "cache"),
+                              decode={"num_steps": 2}, with_mos=False)
+    assert not any(name.startswith("EnCodec") for name in result["systems"])
+    assert any("no EnCodec rows" in note for note in result["notes"])

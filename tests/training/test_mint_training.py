@@ -124,10 +124,12 @@ def test_stage1_then_stage2(workspace, tmp_path, caplog):
     assert MintProcessor.from_pretrained(final1).is_stage1
 
     final2 = instruct_mint.main(["--config", str(stage2_config(workspace, final1, tmp_path / "s2")),
-                                 "--train.new_lr_scale=10"])
+                                 "--train.new_lr_scale=10", "--train.weight_decay=0.01"])
     groups = torch.load(tmp_path / "s2" / "checkpoint-3" / "optimizer.pt", weights_only=True)["param_groups"]
-    assert [group["initial_lr"] for group in groups] == [1e-3, 1e-2]  # the new projection at 10x
-    assert len(groups[1]["params"]) == 2  # its weight and bias
+    # pretrained (no decay, decay), then the new projection at 10x (its bias undecayed, its weight decayed)
+    assert [group["initial_lr"] for group in groups] == [1e-3, 1e-3, 1e-2, 1e-2]
+    assert [group["weight_decay"] for group in groups] == [0.0, 0.01, 0.0, 0.01]
+    assert len(groups[2]["params"]) == len(groups[3]["params"]) == 1
     model2 = AutoModelForSpeechSeq2Seq.from_pretrained(final2)
     base = LlamaForCausalLM.from_pretrained(workspace / "llm").state_dict()
     for name, tensor in model2.language_model.state_dict().items():

@@ -135,19 +135,25 @@ class MintTrainer(LossPartsLogging, Trainer):
 
     def create_optimizer(self, model=None):
         """The Trainer's optimizer, with the modules new in this stage (`new_modules`, e.g. stage 2's projection)
-        at `new_lr_scale` times the learning rate: they start from random weights while the rest is pretrained."""
+        at `new_lr_scale` times the learning rate: they start from random weights while the rest is pretrained.
+        Weight decay follows the Trainer's rule (none on biases and LayerNorms) within each of the two rates."""
         if self.optimizer is not None or self.new_lr_scale == 1.0 or not self.new_modules:
             return super().create_optimizer(model)
         model = self.model if model is None else model
-        new, rest = [], []
+        decayed = set(self.get_decay_parameter_names(model))
+        groups: dict[tuple[bool, bool], list] = {}
         for name, parameter in model.named_parameters():
             if parameter.requires_grad:
-                (new if name.split(".")[0] in self.new_modules else rest).append(parameter)
+                key = (name.split(".")[0] in self.new_modules, name in decayed)
+                groups.setdefault(key, []).append(parameter)
         optimizer_cls, kwargs = self.get_optimizer_cls_and_kwargs(self.args, model)
-        groups = [{"params": rest, "weight_decay": self.args.weight_decay},
-                  {"params": new, "weight_decay": self.args.weight_decay,
-                   "lr": self.args.learning_rate * self.new_lr_scale}]
-        self.optimizer = optimizer_cls(groups, **kwargs)
+        param_groups = []
+        for (new, decay), parameters in sorted(groups.items()):  # pretrained first, then the new modules
+            group = {"params": parameters, "weight_decay": self.args.weight_decay if decay else 0.0}
+            if new:
+                group["lr"] = self.args.learning_rate * self.new_lr_scale
+            param_groups.append(group)
+        self.optimizer = optimizer_cls(param_groups, **kwargs)
         return self.optimizer
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):

@@ -166,6 +166,29 @@ def test_unimodal_joint_pass_equals_separate_passes():
     assert torch.equal(joint[:, NUM_QUERIES:], text)
 
 
+def test_indexed_audio_equals_the_gathered_audio():
+    """encoder_index (each audio's cross-attention keys/values computed once, then picked per row) gives the pass
+    that the gathered audio rows give, with padded audio frames, and so do the ALM scores and their gradients."""
+    model = stage1(qformer=NO_DROPOUT).train()
+    embeds = audio_embeds(3, frames=4)
+    frames = torch.tensor([[1, 1, 1, 1], [1, 1, 0, 0], [1, 0, 0, 0]], dtype=torch.bool)
+    index = torch.tensor([2, 0, 1, 1, 2, 0, 0])
+    ids, mask = captions(7, 5, pad_last_row=2)
+    indexed = model.alm_scores(embeds, frames, ids, mask, audio_index=index)
+    indexed.sum().backward()
+    grads = {name: p.grad.clone() for name, p in model.named_parameters() if p.grad is not None}
+    model.zero_grad()
+    gathered = model.alm_scores(embeds[index], frames[index], ids, mask)
+    gathered.sum().backward()
+    assert torch.allclose(indexed, gathered, atol=1e-6)
+    assert grads and all(torch.allclose(grads[name], p.grad, atol=1e-6) for name, p in model.named_parameters()
+                         if p.grad is not None)
+    with pytest.raises(ValueError, match="audio_index"):
+        model.alm_scores(embeds, frames, ids, mask)
+    with pytest.raises(ValueError, match="encoder_index must have shape"):
+        model._queries(embeds, frames, ids, mask, audio_index=index[:, None])
+
+
 def test_atg_with_cached_query_keys_equals_the_joint_unilm_pass():
     """ATG reuses the queries-only pass's keys/values: the text's hidden states equal those of the joint pass under
     the UniLM mask (on real text positions), and that joint pass's queries equal the queries-only pass's."""
@@ -263,7 +286,8 @@ def alm_batch(batch: int = 5):
 def capture_alm_inputs(model, monkeypatch) -> list[tuple[torch.Tensor, torch.Tensor]]:
     captured = []
 
-    def fake_alm_logits(audio, audio_mask, ids, mask):
+    def fake_alm_logits(audio, audio_mask, ids, mask, audio_index=None):
+        audio = audio if audio_index is None else audio[audio_index]
         captured.append((audio[:, 0, 0].long(), ids[:, 1] - 10))
         return torch.zeros(len(ids), 2)
 
