@@ -92,15 +92,30 @@ def latest_checkpoint(output_dir: Path) -> Path | None:
     return checkpoints[-1] if checkpoints else None
 
 
-def train(config: dict) -> Path:
-    """Run training as ``config`` says; returns the folder of the final model (``<output_dir>/final``)."""
-    config = merged_config(config)
-    data, train_cfg = config["data"], config["train"]
+def _check_source(data: dict) -> None:
     if not data["source"]:
         raise ValueError(
             "data.source must name the training audio: a folder, a .csv/.jsonl manifest or a Hub dataset id "
             "(see soundlm.processing.audio_datasets.load_audio_dataset)"
         )
+
+
+def build_cache(config: dict) -> LatentCache:
+    """The front-end latents of ``config``'s data, encoded into ``data.cache_dir`` where not cached yet. Trainings
+    that share a front end share the cache: build it once before starting them side by side, so that they do not
+    both encode the corpus."""
+    config = merged_config(config)
+    _check_source(config["data"])
+    model = MSNTokenizerModel(MSNTokenizerConfig(**config["model"]))
+    data = config["data"]
+    return build_latent_cache(data["source"], model, data["cache_dir"], window_seconds=data["cache_window_seconds"])
+
+
+def train(config: dict) -> Path:
+    """Run training as ``config`` says; returns the folder of the final model (``<output_dir>/final``)."""
+    config = merged_config(config)
+    data, train_cfg = config["data"], config["train"]
+    _check_source(data)
     output_dir = Path(train_cfg["output_dir"])
     accelerator = Accelerator(
         log_with="tensorboard",
@@ -213,10 +228,16 @@ def _flat(config: dict, prefix: str = "") -> dict:
 def main(argv: list[str] | None = None) -> Path:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", help="YAML file with data / model / train sections")
+    parser.add_argument("--cache_only", action="store_true",
+                        help="only encode the front-end latents into data.cache_dir (no training), then exit")
     args, overrides = parser.parse_known_args(argv)
     logging.basicConfig(level=os.environ.get("LOGLEVEL", "INFO"), format="%(levelname)s %(name)s: %(message)s")
     config = merged_config(load_config(args.config))
     config = apply_overrides(config, overrides, open_sections=("model",))
+    if args.cache_only:
+        cache = build_cache(config)
+        print(f"latent cache of {len(cache)} clips ready in {config['data']['cache_dir']}")
+        return Path(config["data"]["cache_dir"])
     final = train(config)
     print(f"saved {final}")
     return final

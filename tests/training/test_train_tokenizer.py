@@ -52,6 +52,21 @@ def test_command_line_overrides_reach_the_model(tmp_path, real_clips):
         main(["--config", str(config_file), "--train.max_stepz=2"])
 
 
+def test_cache_only_encodes_once_and_training_then_reuses_it(tmp_path, real_clips, caplog):
+    """`--cache_only` writes the latent cache and trains nothing; two trainings started afterwards (the demo runs
+    FM and MSE side by side) encode nothing again."""
+    manifest = write_manifest(tmp_path / "data", real_clips)
+    config_file = tmp_path / "c.yaml"
+    config_file.write_text(json.dumps(_config(manifest, tmp_path / "run")))
+    with caplog.at_level("INFO", logger="soundlm.processing.latent_cache"):
+        assert main(["--config", str(config_file), "--cache_only"]) == tmp_path / "cache"
+        assert not (tmp_path / "run").exists()
+        assert f"{len(real_clips)} encoded now, 0 from the cache" in caplog.text
+        caplog.clear()
+        main(["--config", str(config_file), "--train.max_steps=1", "--model.decoder_objective=mse"])
+        assert f"0 encoded now, {len(real_clips)} from the cache" in caplog.text
+
+
 def test_sample_batch_windows_and_masks_short_clips():
     latents = torch.arange(15, dtype=torch.float32)[:, None].repeat(1, 2)
     cache = LatentCache(latents, torch.tensor([0, 3, 15]), [{}, {}])
