@@ -15,7 +15,10 @@ if __name__ != "soundlm":
     _sys.modules[__name__] = _importlib.import_module("soundlm")
 else:
     # importing the model families registers them with the Auto classes (see modeling/__init__.py)
-    from . import modeling  # noqa: F401
+    from . import (
+        modeling,  # noqa: F401
+        pipelines,  # noqa: F401  (registers the pipelines with transformers' PIPELINE_REGISTRY)
+    )
     from .modeling.hub_export import export_for_hub  # noqa: F401
     from .modeling.msn_tokenizer import *  # noqa: F403  (the family lists its public names)
     from .processing import AudioInputError  # noqa: F401

@@ -151,3 +151,55 @@ def run_docstring_examples(obj, name: str | None = None) -> tuple[int, int]:
     for test in tests:
         runner.run(test)
     return len(tests), runner.summarize(verbose=False).failed
+
+
+# ---------------------------------------------------------------------------------------------------- tiny MINT
+TINY_BERT_WORDS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "a", "dog", "barks", "rain", "falls", "on", "the",
+                   "roof", "what", "is", "this", "sound", "describe", "audio", "of", "bird", "sings", "loud", "in",
+                   "yard", "?", "generate", "caption", ":"]
+TINY_MINT_QUERIES = 4
+
+
+def tiny_bert_tokenizer():
+    """A BERT WordPiece tokenizer over `TINY_BERT_WORDS`, made offline."""
+    from transformers import BertTokenizerFast
+
+    return BertTokenizerFast(vocab={word: index for index, word in enumerate(TINY_BERT_WORDS)})
+
+
+def tiny_mint_stage2_processor(max_text_length: int = 16, **kwargs):
+    from soundlm.modeling.mint import MintProcessor
+    from soundlm.processing.feature_extraction_yamnet import YamnetFeatureExtractor
+
+    return MintProcessor(YamnetFeatureExtractor(), tiny_bert_tokenizer(), tiny_text_tokenizer(),
+                         max_text_length=max_text_length, **kwargs)
+
+
+def tiny_mint_stage1_processor(max_text_length: int = 8):
+    from soundlm.modeling.mint import MintProcessor
+    from soundlm.processing.feature_extraction_yamnet import YamnetFeatureExtractor
+
+    tokenizer = tiny_bert_tokenizer()
+    return MintProcessor(YamnetFeatureExtractor(), tokenizer, tokenizer, max_text_length=max_text_length)
+
+
+def tiny_mint_clips():
+    """1 s and 2.5 s of noise at 16 kHz: 2 and 5 YAMNet patches (one up to 0.975 s, one more per started 0.48 s)."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    return [0.1 * rng.standard_normal(16000).astype(np.float32), 0.1 * rng.standard_normal(40000).astype(np.float32)]
+
+
+def tiny_mint_config(processor, with_llm: bool):
+    """Tiny YAMNet, a Q-Former whose vocabulary is the BERT tokenizer's ([DEC] included), and (stage 2) a Llama
+    whose vocabulary is the LLM tokenizer's."""
+    from soundlm.modeling.mint import MintConfig
+
+    qformer = dict(vocab_size=len(processor.qformer_tokenizer), hidden_size=32, num_hidden_layers=2,
+                   num_attention_heads=4, intermediate_size=64, bos_token_id=processor.dec_token_id,
+                   encoder_hidden_size=16)
+    text_config = tiny_llama_config(vocab_size=len(processor.tokenizer)) if with_llm else None
+    return MintConfig(audio_config={"model_type": "yamnet", "layer_channels": [8, 16], "layer_strides": [2, 2]},
+                      qformer_config=qformer, text_config=text_config, num_query_tokens=TINY_MINT_QUERIES,
+                      embed_dim=16, max_text_length=processor.max_text_length)

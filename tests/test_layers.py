@@ -1,5 +1,5 @@
-"""Data flows one way: processing -> modeling -> training / evaluation / cli. No module imports a layer above it,
-and library modules import each other relatively (so that a Hub export can copy them)."""
+"""Data flows one way: processing -> modeling -> pipelines / training / evaluation / cli. No module imports a layer
+above it, and library modules import each other relatively (so that a Hub export can copy them)."""
 
 import ast
 from pathlib import Path
@@ -7,9 +7,10 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 # layer -> layers it must never import
 FORBIDDEN = {
-    "processing": {"modeling", "training", "evaluation", "cli"},
-    "modeling": {"training", "evaluation", "cli"},
-    "evaluation": {"training", "cli"},
+    "processing": {"modeling", "pipelines", "training", "evaluation", "cli"},
+    "modeling": {"pipelines", "training", "evaluation", "cli"},
+    "pipelines": {"training", "evaluation", "cli"},
+    "evaluation": {"pipelines", "training", "cli"},
     "hub_cards": {"modeling", "processing", "training", "evaluation", "cli"},
 }
 SCRIPTS = {"training/train_tokenizer.py", "training/pretokenize.py", "training/build_task_data.py"}
@@ -41,7 +42,7 @@ def test_no_layer_imports_a_layer_above_it():
 
 def test_library_modules_import_the_package_relatively():
     absolute = []
-    for layer in ("modeling", "processing", "evaluation"):
+    for layer in ("modeling", "processing", "pipelines", "evaluation"):
         for path in (REPO / layer).rglob("*.py"):
             if path.parent.parent == REPO / "evaluation" / "metrics":
                 continue  # `evaluate` loading scripts: evaluate runs a copy elsewhere, so they import by name

@@ -54,11 +54,14 @@ def test_readme_lm_msn_example_runs(capsys, tmp_path, monkeypatch):
     assert with_grad and all("lora_" in name or "trainable_tokens" in name for name in with_grad)
 
 
-def test_readme_mint_example_runs(capsys):
-    """The MINT example (fourth python block) with the real YAMNet, all-MiniLM-L6-v2 and SmolLM2."""
+def test_readme_mint_and_pipeline_examples_run(capsys):
+    """The MINT example (fourth python block) with the real YAMNet, all-MiniLM-L6-v2 and SmolLM2, then the pipeline
+    example (fifth) on its models."""
     blocks = re.findall(r"```python\n(.*?)```", README.read_text(), re.S)
     namespace: dict = {}
     exec(compile(blocks[3], "README.md", "exec"), namespace)
     printed = capsys.readouterr().out.strip().splitlines()[-1]
     assert printed == "['attention_mask', 'audio_attention_mask', 'audio_values', 'input_ids'] (2, 2) (1, 5) (1, 3)"
     assert all(p.grad is None for p in namespace["stage2"].language_model.parameters())
+    exec(compile(blocks[4], "README.md", "exec"), namespace)
+    assert capsys.readouterr().out.strip().splitlines()[-1] == "[2, 2] ['label', 'score'] ['generated_text']"

@@ -5,57 +5,38 @@ from __future__ import annotations
 
 import inspect
 
-import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from helpers import tiny_llama_config, tiny_text_tokenizer
-from transformers import AutoProcessor, BertTokenizerFast
+from helpers import (
+    TINY_BERT_WORDS as WORDS,
+)
+from helpers import (
+    TINY_MINT_QUERIES,
+    tiny_bert_tokenizer,
+    tiny_mint_clips,
+    tiny_mint_config,
+    tiny_mint_stage1_processor,
+    tiny_mint_stage2_processor,
+    tiny_text_tokenizer,
+)
+from transformers import AutoProcessor
 
-from soundlm.modeling.mint import MintConfig, MintForConditionalGeneration, MintForPreTraining, MintProcessor
+from soundlm.modeling.mint import MintForConditionalGeneration, MintForPreTraining, MintProcessor
 from soundlm.processing.feature_extraction_yamnet import YamnetFeatureExtractor
 
-WORDS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "a", "dog", "barks", "rain", "falls", "on", "the", "roof",
-         "what", "is", "this", "sound", "describe", "audio", "of", "bird", "sings", "loud", "in", "yard", "?"]
 INSTRUCTIONS = ["describe the audio", "what is this sound ?"]
 RESPONSES = ["a dog barks", "rain"]
-NUM_QUERIES = 4
+NUM_QUERIES = TINY_MINT_QUERIES
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tiny models (tests/conftest.py)
 
-
-def bert_tokenizer() -> BertTokenizerFast:
-    """A BERT WordPiece tokenizer over `WORDS` (ids 0..25), made offline."""
-    return BertTokenizerFast(vocab={word: index for index, word in enumerate(WORDS)})
-
-
-def stage2_processor(max_text_length: int = 16, **kwargs) -> MintProcessor:
-    return MintProcessor(YamnetFeatureExtractor(), bert_tokenizer(), tiny_text_tokenizer(),
-                         max_text_length=max_text_length, **kwargs)
-
-
-def stage1_processor(max_text_length: int = 8) -> MintProcessor:
-    tokenizer = bert_tokenizer()
-    return MintProcessor(YamnetFeatureExtractor(), tokenizer, tokenizer, max_text_length=max_text_length)
-
-
-def clips() -> list[np.ndarray]:
-    """1 s and 2.5 s of noise at 16 kHz: 2 and 5 YAMNet patches (one up to 0.975 s, one more per started 0.48 s)."""
-    rng = np.random.default_rng(0)
-    return [0.1 * rng.standard_normal(16000).astype(np.float32), 0.1 * rng.standard_normal(40000).astype(np.float32)]
-
-
-def tiny_config(processor: MintProcessor, with_llm: bool) -> MintConfig:
-    """Tiny YAMNet, a Q-Former whose vocabulary is the BERT tokenizer's ([DEC] included), and (stage 2) a Llama
-    whose vocabulary is the LLM tokenizer's."""
-    qformer = dict(vocab_size=len(processor.qformer_tokenizer), hidden_size=32, num_hidden_layers=2,
-                   num_attention_heads=4, intermediate_size=64, bos_token_id=processor.dec_token_id,
-                   encoder_hidden_size=16)
-    text_config = tiny_llama_config(vocab_size=len(processor.tokenizer)) if with_llm else None
-    return MintConfig(audio_config={"model_type": "yamnet", "layer_channels": [8, 16], "layer_strides": [2, 2]},
-                      qformer_config=qformer, text_config=text_config, num_query_tokens=NUM_QUERIES, embed_dim=16,
-                      max_text_length=processor.max_text_length)
+bert_tokenizer = tiny_bert_tokenizer
+stage1_processor = tiny_mint_stage1_processor
+stage2_processor = tiny_mint_stage2_processor
+clips = tiny_mint_clips
+tiny_config = tiny_mint_config
 
 
 # ----------------------------------------------------------------------------------------------------------------

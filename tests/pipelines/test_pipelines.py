@@ -1,0 +1,199 @@
+"""The pipelines registered on `import soundlm`: built by `transformers.pipeline(task, model=folder)`, each clip's
+result equal to the model called directly, batches equal to clips alone, CLAP still served, bad arguments refused."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+from helpers import (
+    tiny_config_kwargs,
+    tiny_mint_clips,
+    tiny_mint_config,
+    tiny_mint_stage1_processor,
+    tiny_mint_stage2_processor,
+)
+from transformers import pipeline
+
+import soundlm  # noqa: F401  (registers the pipelines)
+from soundlm import MSNFeatureExtractor, MSNTokenizerConfig, MSNTokenizerModel
+from soundlm.modeling.mint import MintForConditionalGeneration, MintForPreTraining
+from soundlm.pipelines.audio_text_to_text import CAPTION_PROMPT
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tiny models (tests/conftest.py)
+LABELS = ["dog barks", "rain falls", "bird sings"]
+
+
+# ------------------------------------------------------------------------------------------ audio-tokenization
+
+
+@pytest.fixture(scope="module")
+def tokenizer_folder(tmp_path_factory):
+    torch.manual_seed(0)
+    model = MSNTokenizerModel(MSNTokenizerConfig(**tiny_config_kwargs())).eval()
+    folder = tmp_path_factory.mktemp("msn")
+    model.save_pretrained(folder)
+    MSNFeatureExtractor.from_tokenizer_config(model.config).save_pretrained(folder)
+    return folder
+
+
+def test_audio_tokenization_encodes_like_the_model_and_decodes_back(tokenizer_folder, tmp_path):
+    tokenize = pipeline("audio-tokenization", model=str(tokenizer_folder))
+    model = MSNTokenizerModel.from_pretrained(tokenizer_folder).eval()
+    rate = model.sample_rate
+    rng = np.random.default_rng(0)
+    short, long = (0.1 * rng.standard_normal(n).astype(np.float32) for n in (rate // 2, rate))
+    sf.write(tmp_path / "long.wav", long, rate)
+
+    alone = [tokenize({"array": short, "sampling_rate": rate}), tokenize(str(tmp_path / "long.wav"))]
+    batched = tokenize([{"array": short, "sampling_rate": rate}, {"array": long, "sampling_rate": rate}],
+                       batch_size=2)
+    for clip, one, two in zip((short, long), alone, batched):
+        expected = model.encode(torch.from_numpy(clip)[None, None]).audio_codes[0].numpy()
+        assert one["audio_codes"].dtype == np.int64 and one["frame_rate"] == model.frame_rate
+        np.testing.assert_array_equal(one["audio_codes"], expected)
+        np.testing.assert_array_equal(two["audio_codes"], expected)  # padding in the batch changes nothing
+
+    audio = tokenize({"audio_codes": alone[1]["audio_codes"]}, seed=0, num_steps=2)
+    generator = torch.Generator().manual_seed(0)
+    expected = model.decode(torch.from_numpy(alone[1]["audio_codes"])[None], num_steps=2, generator=generator)
+    assert audio["sampling_rate"] == rate
+    np.testing.assert_allclose(audio["audio"], expected.audio_values[0].numpy(), atol=1e-6)
+
+
+def test_audio_tokenization_refuses_bad_codes_and_mixed_batches(tokenizer_folder):
+    tokenize = pipeline("audio-tokenization", model=str(tokenizer_folder))
+    with pytest.raises(TypeError, match="integers"):
+        tokenize({"audio_codes": np.zeros((1, 4), dtype=np.float32)})
+    with pytest.raises(ValueError, match=r"shape \(1, frames\)"):
+        tokenize({"audio_codes": np.zeros((2, 4), dtype=np.int64)})
+    with pytest.raises(ValueError, match="mixes audio"):
+        tokenize([{"audio_codes": [1, 2]}, {"array": np.zeros(800, np.float32), "sampling_rate": 8000}],
+                 batch_size=2)
+    with pytest.raises(ValueError, match="batch_size"):
+        tokenize({"audio_codes": [1, 2]}, batch_size=0)
+    with pytest.raises(TypeError, match="unexpected argument"):
+        tokenize({"audio_codes": [1, 2]}, steps=3)
+
+
+# ------------------------------------------------------------------------------- zero-shot audio classification
+
+
+@pytest.fixture(scope="module")
+def stage1_folder(tmp_path_factory):
+    processor = tiny_mint_stage1_processor(max_text_length=8)
+    torch.manual_seed(0)
+    model = MintForPreTraining(tiny_mint_config(processor, with_llm=False)).eval()
+    folder = tmp_path_factory.mktemp("mint1")
+    model.save_pretrained(folder)
+    processor.save_pretrained(folder)
+    return folder
+
+
+def _softmax_ranking(logits: torch.Tensor) -> list[dict]:
+    scores = logits.softmax(-1).tolist()
+    return [{"score": s, "label": label} for s, label in sorted(zip(scores, LABELS), key=lambda pair: -pair[0])]
+
+
+def _assert_same_ranking(got: list[dict], expected: list[dict]) -> None:
+    assert [item["label"] for item in got] == [item["label"] for item in expected]
+    assert [item["score"] for item in got] == pytest.approx([item["score"] for item in expected], abs=1e-6)
+
+
+def test_zero_shot_with_a_stage1_folder_is_the_alc_similarity_softmax(stage1_folder):
+    classify = pipeline("zero-shot-audio-classification", model=str(stage1_folder))
+    assert isinstance(classify.model, MintForPreTraining)
+    model, processor = classify.model, classify.processor
+    clips = tiny_mint_clips()
+    got = classify(clips, candidate_labels=LABELS, sampling_rate=16000, batch_size=2)
+    for clip, result in zip(clips, got):
+        texts = processor.qformer_text([f"This is a sound of {label}" for label in LABELS])
+        with torch.no_grad():
+            similarity = model.similarity(model.get_audio_features(**processor.audio_inputs(clip, 16000)),
+                                          model.get_text_features(**texts))[0]
+        _assert_same_ranking(result, _softmax_ranking(similarity / model.temperature))
+        assert sum(item["score"] for item in result) == pytest.approx(1.0)
+    alone = classify({"array": clips[1], "sampling_rate": 16000}, candidate_labels=LABELS)
+    _assert_same_ranking(alone, got[1])  # a clip padded in a batch scores as alone
+
+
+def test_zero_shot_with_a_stage2_model_ranks_by_log_likelihood():
+    processor = tiny_mint_stage2_processor()
+    torch.manual_seed(0)
+    model = MintForConditionalGeneration(tiny_mint_config(processor, with_llm=True)).eval()
+    classify = pipeline("zero-shot-audio-classification", model=model, processor=processor)
+    clip = tiny_mint_clips()[0]
+    result = classify(clip, candidate_labels=LABELS, sampling_rate=16000, instruction="what is this sound ?")
+    prompt = processor.llm_text(["what is this sound ?"])
+    qformer = processor.qformer_text(["what is this sound ?"])
+    scores = model.score_candidates(processor.candidate_ids(LABELS), input_ids=prompt["input_ids"],
+                                    attention_mask=prompt["attention_mask"], qformer_input_ids=qformer["input_ids"],
+                                    qformer_attention_mask=qformer["attention_mask"],
+                                    **processor.audio_inputs(clip, 16000))[0]
+    _assert_same_ranking(result, _softmax_ranking(scores))
+
+
+def test_zero_shot_in_bfloat16(stage1_folder):
+    classify = pipeline("zero-shot-audio-classification", model=str(stage1_folder), dtype=torch.bfloat16)
+    assert classify.model.dtype == torch.bfloat16
+    result = classify(tiny_mint_clips(), candidate_labels=LABELS, sampling_rate=16000, batch_size=2)
+    for ranking in result:
+        assert sorted(item["label"] for item in ranking) == sorted(LABELS)
+        assert sum(item["score"] for item in ranking) == pytest.approx(1.0, abs=1e-3)
+
+
+def test_zero_shot_refuses_bad_labels_and_templates(stage1_folder):
+    classify = pipeline("zero-shot-audio-classification", model=str(stage1_folder))
+    clip = {"array": tiny_mint_clips()[0], "sampling_rate": 16000}
+    for labels in (None, [], ["dog", ""], [3]):
+        with pytest.raises(ValueError, match="candidate_labels must be a non-empty list"):
+            classify(clip, candidate_labels=labels)
+    with pytest.raises(ValueError, match="hypothesis_template must hold"):
+        classify(clip, candidate_labels=LABELS, hypothesis_template="a sound")
+
+
+def test_zero_shot_still_serves_clap():
+    """Registering MINT leaves transformers' CLAP path as it was: a CLAP model gets transformers' own pipeline code
+    and its output shape."""
+    from helpers import TINY_BERT_WORDS
+    from transformers import BertTokenizerFast, ClapConfig, ClapFeatureExtractor, ClapModel
+
+    config = ClapConfig(
+        text_config=dict(vocab_size=len(TINY_BERT_WORDS), hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                         intermediate_size=32, max_position_embeddings=64, pad_token_id=0),
+        audio_config=dict(depths=[1, 1], num_attention_heads=[2, 2], hidden_size=16, patch_embeds_hidden_size=8,
+                          window_size=4, spec_size=256, num_mel_bins=64, patch_stride=(4, 4)),
+        projection_dim=8)
+    torch.manual_seed(0)
+    model = ClapModel(config).eval()
+    tokenizer = BertTokenizerFast(vocab={word: index for index, word in enumerate(TINY_BERT_WORDS)},
+                                  model_input_names=["input_ids", "attention_mask"])  # as CLAP's RoBERTa
+    classify = pipeline("zero-shot-audio-classification", model=model, tokenizer=tokenizer,
+                        feature_extractor=ClapFeatureExtractor(truncation="rand_trunc"))
+    result = classify(tiny_mint_clips()[0], candidate_labels=["dog", "rain"])
+    assert [set(item) for item in result] == [{"score", "label"}] * 2
+    assert sum(item["score"] for item in result) == pytest.approx(1.0)
+
+
+# ------------------------------------------------------------------------------------------ audio-text-to-text
+
+
+def test_audio_text_to_text_generates_what_the_model_generates(tmp_path):
+    processor = tiny_mint_stage2_processor()
+    torch.manual_seed(0)
+    model = MintForConditionalGeneration(tiny_mint_config(processor, with_llm=True)).eval()
+    model.save_pretrained(tmp_path)
+    processor.save_pretrained(tmp_path)
+    caption = pipeline("audio-text-to-text", model=str(tmp_path))  # the folder, as from the Hub
+    assert isinstance(caption.model, MintForConditionalGeneration)
+    clips = tiny_mint_clips()
+    got = caption(clips, sampling_rate=16000, max_new_tokens=5, batch_size=2)
+    for clip, result in zip(clips, got):
+        inputs = processor(audio=clip, text=[CAPTION_PROMPT], sampling_rate=16000)
+        tokens = model.generate(**inputs, max_new_tokens=5, do_sample=False)
+        assert result == [{"generated_text": processor.batch_decode(tokens)[0]}]
+    prompted = caption(clips[0], sampling_rate=16000, prompt="what is this sound ?", max_new_tokens=5)
+    assert list(prompted[0]) == ["generated_text"]
+    with pytest.raises(ValueError, match="prompt must be a non-empty string"):
+        caption(clips[0], sampling_rate=16000, prompt=" ")
