@@ -1,11 +1,17 @@
-"""Command line: ``soundlm tokenize | decode | export | merge``.
+"""Command line: ``soundlm tokenize | decode | caption | classify | generate | export | merge``.
 
     soundlm tokenize runs/demo/tokenizer_fm/final clip1.wav clip2.ogg --out codes.jsonl
     soundlm decode runs/demo/tokenizer_fm/final codes.jsonl --out-dir decoded/ --num-steps 10
+    soundlm caption runs/demo/mint/stage2/final clip1.wav clip2.wav --out captions.jsonl
+    soundlm classify runs/demo/mint/stage1/final clip1.wav --labels "applause,rain,dog barking"
+    soundlm generate runs/demo/lm_msn/merged "rain on a tin roof" --sound-tokenizer runs/demo/tokenizer_fm/final \
+        --out-dir sounds/
     soundlm export runs/demo/tokenizer_fm/final hub/msn-tokenizer --repo-id org/msn-tokenizer
     soundlm merge runs/demo/lm_msn/instruct/final runs/demo/lm_msn/merged
 
-Batch commands skip a file they cannot use, log the reason, and print the counts at the end.
+Batch commands skip an input they cannot use, log the reason, and print the counts and the failed inputs at the
+end. Exit status: 0 when every input worked, 1 when some failed, 2 on bad arguments or a model that does not load
+(a one-line message, no traceback).
 """
 
 from __future__ import annotations
@@ -42,12 +48,15 @@ def _load(model_dir: str):
 
 def _codec(model_dir: str):
     """A model with the codec contract (encode / decode / num_frames) and its feature extractor, or a clear error."""
-    model, extractor = _load(model_dir)
+    try:
+        model, extractor = _load(model_dir)
+    except ValueError as error:  # transformers: "Unrecognized configuration class ..." and every class it knows
+        raise ValueError(f"{model_dir} is not an audio tokenizer folder ({_first_line(error)[:160]})") from error
     missing = [name for name in ("encode", "decode", "num_frames") if not hasattr(model, name)]
     if missing:
-        raise SystemExit(f"{model_dir}: {type(model).__name__} is not an audio tokenizer (no {', '.join(missing)})")
+        raise ValueError(f"{model_dir}: {type(model).__name__} is not an audio tokenizer (no {', '.join(missing)})")
     if extractor is None:
-        raise SystemExit(f"{model_dir}: no preprocessor_config.json (the tokenizer's feature extractor) in the folder")
+        raise ValueError(f"{model_dir}: no preprocessor_config.json (the tokenizer's feature extractor) in the folder")
     return model, extractor
 
 
@@ -76,7 +85,7 @@ def tokenize(args: argparse.Namespace) -> int:
         if args.out:
             out.close()
     print(f"tokenized {ok} file(s), skipped {failed}", file=sys.stderr)
-    return 0 if ok else 1
+    return 1 if failed else 0
 
 
 def decode(args: argparse.Namespace) -> int:
@@ -105,7 +114,107 @@ def decode(args: argparse.Namespace) -> int:
             sf.write(out_dir / name, audio[0].T.numpy(), model.sample_rate)
             ok += 1
     print(f"decoded {ok} item(s) to {out_dir}, skipped {failed}", file=sys.stderr)
-    return 0 if ok else 1
+    return 1 if failed else 0
+
+
+def _first_line(error: BaseException) -> str:
+    lines = str(error).strip().splitlines()
+    return lines[0] if lines else type(error).__name__
+
+
+def _summary(verb: str, ok: int, failed: list[str]) -> int:
+    """Prints the counts (and the failed inputs) to stderr; 0 if nothing failed, else 1."""
+    print(f"{verb} {ok} input(s), failed {len(failed)}", file=sys.stderr)
+    for item in failed:
+        print(f"  failed: {item}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def _pipeline(task: str, args: argparse.Namespace, **kwargs):
+    """A registered pipeline for ``args.model`` on ``args.device``."""
+    from transformers import pipeline
+
+    from . import pipelines  # noqa: F401  (registers the tasks)
+
+    return pipeline(task, model=args.model, device=args.device, **kwargs)
+
+
+def _run_batches(pipe, inputs: list[str], batch_size: int, call_kwargs: dict, describe: str):
+    """(input, result) for each input that worked, and the failed inputs with their reasons; a failing batch is
+    retried one input at a time, so that one bad file costs only itself."""
+    from tqdm.auto import tqdm
+
+    from .processing.audio_io import AudioInputError
+
+    user_errors = (AudioInputError, ValueError, TypeError, OSError, RuntimeError)
+    done, failed = [], []
+    with tqdm(total=len(inputs), desc=describe, unit="input", disable=None) as bar:
+        for start in range(0, len(inputs), batch_size):
+            chunk = inputs[start: start + batch_size]
+            try:
+                done += list(zip(chunk, pipe(chunk, batch_size=len(chunk), **call_kwargs)))
+            except user_errors:
+                for item in chunk:
+                    try:
+                        done.append((item, pipe(item, **call_kwargs)))
+                    except user_errors as error:
+                        logger.warning("skipping %s: %s", item, error)
+                        failed.append(f"{item}: {_first_line(error)}")
+            bar.update(len(chunk))
+    return done, failed
+
+
+def _write_jsonl(records: list[dict], out: str | None) -> None:
+    text = "".join(json.dumps(record) + "\n" for record in records)
+    if out:
+        Path(out).write_text(text)
+    else:
+        sys.stdout.write(text)
+
+
+def caption(args: argparse.Namespace) -> int:
+    extra = {"sound_tokenizer": args.sound_tokenizer} if args.sound_tokenizer else {}
+    pipe = _pipeline("audio-text-to-text", args, **extra)
+    call = {"max_new_tokens": args.max_new_tokens, **({"prompt": args.prompt} if args.prompt else {})}
+    done, failed = _run_batches(pipe, args.audio, args.batch_size, call, "caption")
+    _write_jsonl([{"path": path, "text": result[0]["generated_text"]} for path, result in done], args.out)
+    return _summary("captioned", len(done), failed)
+
+
+def classify(args: argparse.Namespace) -> int:
+    labels = [label.strip() for label in args.labels.split(",") if label.strip()]
+    if len(labels) < 2:
+        raise ValueError(f"--labels needs at least two comma-separated labels, got {args.labels!r}")
+    pipe = _pipeline("zero-shot-audio-classification", args)
+    call = {"candidate_labels": labels}
+    if args.template:
+        call["hypothesis_template"] = args.template
+    if args.instruction:
+        call["instruction"] = args.instruction
+    done, failed = _run_batches(pipe, args.audio, args.batch_size, call, "classify")
+    _write_jsonl([{"path": path, "labels": result} for path, result in done], args.out)
+    return _summary("classified", len(done), failed)
+
+
+def generate(args: argparse.Namespace) -> int:
+    import re
+
+    import numpy as np
+    import soundfile as sf
+
+    pipe = _pipeline("text-to-audio", args, sound_tokenizer=args.sound_tokenizer)
+    out_dir = Path(args.out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    call = {"seed": args.seed, "num_steps": args.num_steps}
+    if args.max_audio_tokens:
+        call["max_audio_tokens"] = args.max_audio_tokens
+    done, failed = _run_batches(pipe, args.text, args.batch_size, call, "generate")
+    for index, (text, result) in enumerate(done):
+        name = f"{index:03d}_{re.sub(r'[^A-Za-z0-9]+', '_', text).strip('_')[:60]}.wav"
+        audio = np.clip(result["audio"], -1.0, 1.0)
+        sf.write(out_dir / name, audio.T, result["sampling_rate"], subtype="PCM_16")
+        print(out_dir / name)
+    return _summary("generated", len(done), failed)
 
 
 def export(args: argparse.Namespace) -> int:
@@ -178,6 +287,40 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--scheduler", default="euler", choices=["euler", "heun"])
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=decode)
+    runtime = argparse.ArgumentParser(add_help=False)
+    runtime.add_argument("--device", default=None, help="e.g. cpu, cuda, cuda:1 (default: cpu)")
+    runtime.add_argument("--batch-size", type=int, default=8, help="inputs per model call (default 8)")
+    runtime.add_argument("--out", help="JSONL file (default: stdout)")
+    p = commands.add_parser(
+        "caption", parents=[runtime], help="audio files -> text (MINT stage 2, or LM-MSN with --sound-tokenizer)",
+        epilog="example: soundlm caption runs/demo/mint/stage2/final a.wav b.wav --out captions.jsonl")
+    p.add_argument("model", help="a MINT stage-2 folder, or a merged LM-MSN folder (with --sound-tokenizer)")
+    p.add_argument("audio", nargs="+")
+    p.add_argument("--prompt", help="instruction (default: the model family's captioning prompt)")
+    p.add_argument("--sound-tokenizer", help="LM-MSN only: the MSN tokenizer folder")
+    p.add_argument("--max-new-tokens", type=int, default=32)
+    p.set_defaults(func=caption)
+    p = commands.add_parser(
+        "classify", parents=[runtime], help="audio files -> scores of the given labels (MINT stage 1 or 2)",
+        epilog='example: soundlm classify runs/demo/mint/stage1/final a.wav --labels "applause,rain,dog barking"')
+    p.add_argument("model", help="a MINT stage-1 or stage-2 folder")
+    p.add_argument("audio", nargs="+")
+    p.add_argument("--labels", required=True, help="comma-separated candidate labels")
+    p.add_argument("--template", help='stage 1: text around each label (default "This is a sound of {}")')
+    p.add_argument("--instruction", help='stage 2: the prompt the labels answer (default "This is a sound of")')
+    p.set_defaults(func=classify)
+    p = commands.add_parser(
+        "generate", parents=[runtime], help="text -> WAV files with LM-MSN and its sound tokenizer",
+        epilog="example: soundlm generate runs/demo/lm_msn/merged \"rain on a tin roof\" "
+               "--sound-tokenizer runs/demo/tokenizer_fm/final --out-dir sounds/")
+    p.add_argument("model", help="a merged LM-MSN folder (soundlm merge)")
+    p.add_argument("text", nargs="+", help="one caption per sound")
+    p.add_argument("--sound-tokenizer", required=True, help="the MSN tokenizer folder that decodes the codes")
+    p.add_argument("--out-dir", required=True)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--num-steps", type=int, default=10, help="flow-matching decoder steps")
+    p.add_argument("--max-audio-tokens", type=int, default=None, help="default: one decoder window")
+    p.set_defaults(func=generate)
     p = commands.add_parser("export", help="write a Hub-ready folder and check it loads with remote code")
     p.add_argument("model", help="a saved model folder of any soundlm family")
     p.add_argument("out")
@@ -190,7 +333,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--base-model", help="the base LLM folder or Hub id (default: the adapter's)")
     p.set_defaults(func=merge)
     args = parser.parse_args(argv)
-    return args.func(args)
+    if getattr(args, "batch_size", 1) < 1:
+        parser.error(f"--batch-size must be at least 1, got {args.batch_size}")
+    try:
+        return args.func(args)
+    except (ValueError, TypeError, OSError) as error:  # bad arguments or a model that does not load: no traceback
+        print(f"soundlm {args.command}: error: {_first_line(error)[:500]}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -5,37 +5,49 @@
   `{"audio", "sampling_rate"}`.
 - `zero-shot-audio-classification` (MINT stage 1 or 2; CLAP still served by transformers' own code): audio +
   `candidate_labels` -> `[{"score", "label"}]`.
-- `audio-text-to-text` (MINT stage 2): audio + optional `prompt` -> `[{"generated_text"}]`.
+- `audio-text-to-text` (MINT stage 2, or LM-MSN with `sound_tokenizer=`): audio + optional `prompt` ->
+  `[{"generated_text"}]`.
+- `text-to-audio` (LM-MSN with `sound_tokenizer=`; other models still served by transformers' own code): text ->
+  `{"audio", "sampling_rate"}`.
 
 Every pipeline takes one clip or a list of clips (paths, arrays with `sampling_rate`, `{"array", "sampling_rate"}`
 dicts or dataset rows), `batch_size`, `device` and `dtype`.
 """
 
-from transformers import AutoModel, AutoModelForPreTraining, AutoModelForSpeechSeq2Seq
+from transformers import AutoModel, AutoModelForCausalLM, AutoModelForPreTraining, AutoModelForSpeechSeq2Seq
 from transformers.pipelines import PIPELINE_REGISTRY
 
 from .audio_text_to_text import AudioTextToTextPipeline
 from .audio_tokenization import AudioTokenizationPipeline
+from .text_to_audio import LMMSNTextToAudioPipeline
 from .zero_shot_audio_classification import MintZeroShotAudioClassificationPipeline
 
 
+def _extend_task(task: str, pipeline_class: type, first: tuple = (), last: tuple = ()) -> None:
+    """Serve transformers' own `task` with `pipeline_class` (which hands other models back to transformers' code),
+    keeping the entry's default checkpoint and type; `first` / `last` model classes are tried before / after the
+    task's own when a folder is loaded. Set in place: `register_pipeline` would warn on every import."""
+    tasks = PIPELINE_REGISTRY.supported_tasks
+    entry = dict(tasks[task])
+    own = tuple(cls for cls in entry["pt"] if cls not in first + last)
+    entry.update(impl=pipeline_class, pt=(*first, *own, *last))
+    tasks[task] = entry
+
+
 def register_pipelines() -> None:
-    """Registers the package's pipelines (idempotent). `zero-shot-audio-classification` keeps transformers' entry
-    (its default CLAP checkpoint, its type) and gains the MINT model classes ahead of `AutoModel`, so that a MINT
-    folder loads as `MintForPreTraining` / `MintForConditionalGeneration` and a CLAP folder as before."""
+    """Registers the package's pipelines (idempotent). `zero-shot-audio-classification` tries the MINT classes ahead
+    of `AutoModel`, so that a MINT folder loads as `MintForPreTraining` / `MintForConditionalGeneration` and a CLAP
+    folder as before; `text-to-audio` tries `AutoModelForCausalLM` (a merged LM-MSN folder) after its own classes."""
     tasks = PIPELINE_REGISTRY.supported_tasks
     for task, pipeline_class, models in (
         ("audio-tokenization", AudioTokenizationPipeline, (AutoModel,)),
-        ("audio-text-to-text", AudioTextToTextPipeline, (AutoModelForSpeechSeq2Seq,)),
+        ("audio-text-to-text", AudioTextToTextPipeline, (AutoModelForSpeechSeq2Seq, AutoModelForCausalLM)),
     ):
         if tasks.get(task, {}).get("impl") is not pipeline_class:
             PIPELINE_REGISTRY.register_pipeline(task, pipeline_class=pipeline_class, pt_model=models, type="audio")
-    task = "zero-shot-audio-classification"
-    entry = dict(tasks[task])
-    entry["impl"] = MintZeroShotAudioClassificationPipeline
-    entry["pt"] = (AutoModelForPreTraining, AutoModelForSpeechSeq2Seq,
-                   *[cls for cls in entry["pt"] if cls not in (AutoModelForPreTraining, AutoModelForSpeechSeq2Seq)])
-    tasks[task] = entry  # set in place: register_pipeline would warn on every import that it overwrites the task
+    _extend_task("zero-shot-audio-classification", MintZeroShotAudioClassificationPipeline,
+                 first=(AutoModelForPreTraining, AutoModelForSpeechSeq2Seq))
+    _extend_task("text-to-audio", LMMSNTextToAudioPipeline, last=(AutoModelForCausalLM,))
 
 
 register_pipelines()
@@ -43,6 +55,7 @@ register_pipelines()
 __all__ = [
     "AudioTextToTextPipeline",
     "AudioTokenizationPipeline",
+    "LMMSNTextToAudioPipeline",
     "MintZeroShotAudioClassificationPipeline",
     "register_pipelines",
 ]

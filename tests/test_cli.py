@@ -26,7 +26,7 @@ def test_tokenize_then_decode_skips_bad_files_and_counts(tmp_path, real_clips, c
     sf.write(tmp_path / "a.wav", real_clips[0][:5000], 8000)
     (tmp_path / "bad.wav").write_bytes(b"nope")
     assert main(["tokenize", str(folder), str(tmp_path / "a.wav"), str(tmp_path / "bad.wav"),
-                 "--out", str(tmp_path / "codes.jsonl")]) == 0
+                 "--out", str(tmp_path / "codes.jsonl")]) == 1  # partial failure
     assert "tokenized 1 file(s), skipped 1" in capsys.readouterr().err
     records = [json.loads(line) for line in (tmp_path / "codes.jsonl").read_text().splitlines()]
     assert len(records) == 1 and len(records[0]["codes"]) == 40  # ceil(5000 / 128) frames
@@ -35,7 +35,7 @@ def test_tokenize_then_decode_skips_bad_files_and_counts(tmp_path, real_clips, c
     with open(tmp_path / "codes.jsonl", "a") as handle:
         handle.write(json.dumps({"path": "x.wav", "codes": [0, 999], "codebook_size": 64}) + "\n")
     assert main(["decode", str(folder), str(tmp_path / "codes.jsonl"), "--out-dir",
-                 str(tmp_path / "out"), "--num-steps", "2"]) == 0
+                 str(tmp_path / "out"), "--num-steps", "2"]) == 1
     err = capsys.readouterr().err
     assert "decoded 1 item(s)" in err and "skipped 1" in err
     assert "codes must lie in [0, 64)" in caplog.text and "bad.wav" in caplog.text
@@ -80,3 +80,99 @@ def test_merge_writes_a_plain_causal_lm(tmp_path, capsys):
     assert "merged" in capsys.readouterr().out
     merged = AutoModelForCausalLM.from_pretrained(tmp_path / "merged")
     assert merged.get_input_embeddings().weight.shape[0] == processor.vocab_size == 310
+
+
+# ------------------------------------------------------------------------------------- caption, classify, generate
+
+
+@pytest.fixture
+def mint_folders(tmp_path):
+    from helpers import tiny_mint_config, tiny_mint_stage1_processor, tiny_mint_stage2_processor
+
+    from soundlm.modeling.mint import MintForConditionalGeneration, MintForPreTraining
+
+    folders = {}
+    for stage, processor, model_class in ((1, tiny_mint_stage1_processor(), MintForPreTraining),
+                                          (2, tiny_mint_stage2_processor(), MintForConditionalGeneration)):
+        torch.manual_seed(0)
+        model = model_class(tiny_mint_config(processor, with_llm=stage == 2))
+        model.save_pretrained(tmp_path / f"mint{stage}")
+        processor.save_pretrained(tmp_path / f"mint{stage}")
+        folders[stage] = tmp_path / f"mint{stage}"
+    return folders
+
+
+def _clips(tmp_path, real_clips):
+    paths = []
+    for index, clip in enumerate(real_clips[:2]):
+        sf.write(tmp_path / f"clip{index}.wav", clip, 8000)
+        paths.append(str(tmp_path / f"clip{index}.wav"))
+    (tmp_path / "bad.wav").write_text("not audio")
+    return paths, str(tmp_path / "bad.wav")
+
+
+def test_classify_and_caption_write_jsonl_and_report_failures(tmp_path, real_clips, capsys, mint_folders):
+    """Every good file gets a line; a bad file in the batch costs only itself, is named in the summary, and the exit
+    status says 1 (partial failure); all good: 0."""
+    good, bad = _clips(tmp_path, real_clips)
+    out = tmp_path / "labels.jsonl"
+    status = main(["classify", str(mint_folders[1]), *good, bad, "--labels", "dog barks, rain falls, bird sings",
+                   "--batch-size", "3", "--out", str(out)])
+    err = capsys.readouterr().err
+    assert status == 1 and "classified 2 input(s), failed 1" in err and f"failed: {bad}" in err
+    records = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [record["path"] for record in records] == good
+    assert all(sorted(item["label"] for item in record["labels"]) == ["bird sings", "dog barks", "rain falls"]
+               for record in records)
+    assert main(["caption", str(mint_folders[2]), *good, "--max-new-tokens", "3", "--out",
+                 str(tmp_path / "captions.jsonl")]) == 0
+    captions = [json.loads(line) for line in (tmp_path / "captions.jsonl").read_text().splitlines()]
+    assert [sorted(record) for record in captions] == [["path", "text"]] * 2
+    assert main(["classify", str(mint_folders[2]), good[0], "--labels", "dog,rain", "--out",
+                 str(tmp_path / "ranked.jsonl")]) == 0  # stage 2: vocabulary ranking
+
+
+def test_generate_writes_wavs(tmp_path, capsys, saved_model):
+    from helpers import save_tiny_audio_llm
+
+    from soundlm.modeling.lm_msn import merge_audio_llm
+
+    _, tokenizer = saved_model
+    torch.manual_seed(0)
+    adapter, base, _ = save_tiny_audio_llm(tmp_path / "llm", codebook_size=64)
+    merged = merge_audio_llm(adapter, tmp_path / "merged", base_model=base)
+    assert main(["generate", merged, "a dog barks", "rain", "--sound-tokenizer", str(tokenizer), "--out-dir",
+                 str(tmp_path / "sounds"), "--max-audio-tokens", "4", "--num-steps", "2"]) == 0
+    written = sorted((tmp_path / "sounds").glob("*.wav"))
+    assert [path.name for path in written] == ["000_a_dog_barks.wav", "001_rain.wav"]
+    audio, rate = sf.read(written[0])
+    assert rate == 8000 and 128 <= len(audio) <= 4 * 128
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["classify", "{mint1}", "x.wav", "--labels", "dog"], "at least two comma-separated labels"),
+    (["caption", "{missing}", "x.wav"], "missing"),
+    (["tokenize", "{mint1}", "x.wav"], "is not an audio tokenizer"),
+    (["generate", "{mint1}", "rain", "--sound-tokenizer", "{missing}", "--out-dir", "{tmp}"], "error"),
+])
+def test_user_errors_exit_2_without_a_traceback(tmp_path, capsys, mint_folders, argv, message):
+    values = {"mint1": str(mint_folders[1]), "missing": str(tmp_path / "missing"), "tmp": str(tmp_path / "o")}
+    capsys.readouterr()
+    assert main([arg.format(**values) for arg in argv]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+    assert err.strip().splitlines()[-1].startswith(f"soundlm {argv[0]}: error:")
+
+
+def test_bad_arguments_exit_2_and_help_has_examples(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["classify", "model", "a.wav"])  # --labels missing
+    assert exit_info.value.code == 2
+    for command in ("caption", "classify", "generate"):
+        with pytest.raises(SystemExit) as exit_info:
+            main([command, "--help"])
+        assert exit_info.value.code == 0
+        assert f"example: soundlm {command} " in capsys.readouterr().out
+    with pytest.raises(SystemExit) as exit_info:
+        main(["caption", "m", "a.wav", "--batch-size", "0"])
+    assert exit_info.value.code == 2

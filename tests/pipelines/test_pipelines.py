@@ -197,3 +197,66 @@ def test_audio_text_to_text_generates_what_the_model_generates(tmp_path):
     assert list(prompted[0]) == ["generated_text"]
     with pytest.raises(ValueError, match="prompt must be a non-empty string"):
         caption(clips[0], sampling_rate=16000, prompt=" ")
+
+
+# ------------------------------------------------------------------------------------------------------ LM-MSN
+
+
+@pytest.fixture(scope="module")
+def lm_msn(tmp_path_factory, tokenizer_folder):
+    """A tiny LM-MSN audio LLM over the tiny sound tokenizer's 64 codes, merged into a plain folder."""
+    from helpers import save_tiny_audio_llm
+
+    from soundlm.modeling.lm_msn import merge_audio_llm
+
+    folder = tmp_path_factory.mktemp("lm_msn")
+    torch.manual_seed(0)
+    adapter, base, _ = save_tiny_audio_llm(folder, codebook_size=64)
+    merged = merge_audio_llm(adapter, folder / "merged", base_model=base)
+    return adapter, merged, base
+
+
+def test_lm_msn_text_to_audio_decodes_the_generated_codes(lm_msn, tokenizer_folder):
+    """A merged LM-MSN folder + its sound tokenizer: {"audio", "sampling_rate"} per text, the audio being the sound
+    tokenizer's decoding of the codes the LLM samples under the same seed."""
+    from soundlm.modeling.lm_msn import generate_audio
+    from soundlm.processing.tasks import text_segment
+
+    speak = pipeline("text-to-audio", model=str(lm_msn[1]), sound_tokenizer=str(tokenizer_folder))
+    sound_tokenizer = MSNTokenizerModel.from_pretrained(tokenizer_folder).eval()
+    out = speak(["a dog barks", "rain"], seed=3, max_audio_tokens=8, min_audio_tokens=2, num_steps=2,
+                batch_size=2)
+    assert [sorted(item) for item in out] == [["audio", "sampling_rate"]] * 2
+    assert all(item["sampling_rate"] == sound_tokenizer.sample_rate for item in out)
+    torch.manual_seed(3)
+    template = "Generate a sound that matches this description: {caption}"
+    prompts = [speak.processor.chat_segments([text_segment(template.format(caption=c))]) for c in ("a dog barks",
+                                                                                                     "rain")]
+    expected = generate_audio(speak.model, speak.processor, prompts, 8, 2, sound_tokenizer=sound_tokenizer,
+                              decode_kwargs={"num_steps": 2, "generator": torch.Generator().manual_seed(3)},
+                              do_sample=True, top_k=50)
+    for item, reference in zip(out, expected):
+        assert 2 * sound_tokenizer.config.hop_length <= item["audio"].shape[-1] <= 8 * sound_tokenizer.config.hop_length
+        np.testing.assert_allclose(item["audio"], reference.audio_values.numpy(), atol=1e-6)
+    with pytest.raises(ValueError, match="sound tokenizer"):
+        pipeline("text-to-audio", model=str(lm_msn[1]))
+    with pytest.raises(ValueError, match="min_audio_tokens"):
+        speak("rain", max_audio_tokens=4, min_audio_tokens=5)
+    with pytest.raises(ValueError, match="non-empty string"):
+        speak([""])
+
+
+def test_lm_msn_audio_text_to_text_from_an_adapter(lm_msn, tokenizer_folder):
+    """A loaded adapter (not merged) answers about audio: the same text as generate_text on the clip's codes."""
+    from soundlm.modeling.lm_msn import generate_text, load_audio_llm
+    from soundlm.processing.tasks import audio_segment, text_segment
+
+    model, processor = load_audio_llm(lm_msn[0], base_model=lm_msn[2])
+    caption = pipeline("audio-text-to-text", model=model.eval(), processor=processor,
+                       sound_tokenizer=str(tokenizer_folder))
+    sound_tokenizer = MSNTokenizerModel.from_pretrained(tokenizer_folder).eval()
+    clip = 0.1 * np.random.default_rng(1).standard_normal(4000).astype(np.float32)
+    got = caption({"array": clip, "sampling_rate": 8000}, max_new_tokens=4)
+    codes = sound_tokenizer.encode(torch.from_numpy(clip)[None, None]).audio_codes[0, 0].tolist()
+    prompt = processor.chat_segments([audio_segment(codes), text_segment("\nDescribe this sound.")])
+    assert got == [{"generated_text": generate_text(model, processor, [prompt], max_new_tokens=4)[0]}]
