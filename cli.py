@@ -30,11 +30,11 @@ logger = logging.getLogger("soundlm")
 def _load(model_dir: str):
     """The model of a saved folder and its processor (feature extractor), through the Auto classes, so every
     registered model family loads the same way."""
-    from transformers import AutoConfig, AutoFeatureExtractor, AutoModel, AutoProcessor
+    from transformers import AutoConfig, AutoFeatureExtractor, AutoProcessor
 
     from . import modeling  # noqa: F401  (importing it registers the families with the Auto classes)
 
-    model = AutoModel.from_pretrained(model_dir).eval()
+    model = _load_model(model_dir).eval()
     folder = Path(model_dir)
     if (folder / "processor_config.json").exists():
         processor = AutoProcessor.from_pretrained(model_dir)
@@ -44,6 +44,20 @@ def _load(model_dir: str):
         processor = None
     del AutoConfig
     return model, processor
+
+
+def _load_model(model_dir: str):
+    """The model of a folder through the first Auto class that knows its config: `AutoModel` (the tokenizer),
+    `AutoModelForPreTraining` (MINT stage 1), `AutoModelForSpeechSeq2Seq` (MINT stage 2)."""
+    from transformers import AutoModel, AutoModelForPreTraining, AutoModelForSpeechSeq2Seq
+
+    error = None
+    for auto_class in (AutoModel, AutoModelForPreTraining, AutoModelForSpeechSeq2Seq):
+        try:
+            return auto_class.from_pretrained(model_dir)
+        except ValueError as not_this_one:  # "Unrecognized configuration class ... for this kind of AutoModel"
+            error = error or not_this_one
+    raise error
 
 
 def _codec(model_dir: str):
@@ -241,7 +255,7 @@ def export(args: argparse.Namespace) -> int:
         "for name, tensor in sorted(model.state_dict().items()):\n"
         "    tensor = tensor.detach().cpu().contiguous()\n"
         "    digest.update(f'{name}:{tensor.dtype}:{tuple(tensor.shape)}'.encode())\n"
-        "    digest.update(tensor.view(torch.uint8).numpy().tobytes() if tensor.numel() else b'')\n"
+        "    digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes() if tensor.numel() else b'')\n"
         "print(type(model).__name__, digest.hexdigest())\n"
     )
     if processor is not None:

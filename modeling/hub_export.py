@@ -7,7 +7,8 @@ with ``AutoModel.from_pretrained(folder)`` where soundlm is imported (no remote 
 
 What a family supplies, so that this file never changes when a family is added: its model class names its card
 template (``hub_card_template``, a file of ``hub_cards/``) and fills it (``hub_card_fields()``, a dict of the
-template's ``$fields``). Everything else is generic.
+template's ``$fields``), and may name the task Auto class it loads with (``hub_auto_class``, e.g.
+``"AutoModelForPreTraining"``; ``AutoModel`` is always mapped). Everything else is generic.
 
 Remote code is loaded by transformers from one flat folder and follows only ``from .module import ...``
 imports. A family's files may import across the package's folders (``from ..processing.audio_io import x``):
@@ -128,6 +129,21 @@ def _add_auto_map(json_path: Path, auto_map: dict[str, str]) -> None:
     json_path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
 
 
+def _map_nested_feature_extractor(folder: Path, reference: str) -> None:
+    """A processor's feature extractor is loaded by `AutoFeatureExtractor`, which in a process without the package
+    knows its class only through an `auto_map` beside its config (nested in processor_config.json, or its own
+    preprocessor_config.json)."""
+    own = folder / "preprocessor_config.json"
+    if own.exists():
+        _add_auto_map(own, {"AutoFeatureExtractor": reference})
+        return
+    path = folder / "processor_config.json"
+    data = json.loads(path.read_text())
+    if isinstance(data.get("feature_extractor"), dict):
+        data["feature_extractor"]["auto_map"] = {"AutoFeatureExtractor": reference}
+        path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+
+
 def export_for_hub(
     model: PreTrainedModel,
     folder: str | Path,
@@ -153,12 +169,15 @@ def export_for_hub(
         raise TypeError(f"model must be a transformers PreTrainedModel, got {type(model).__name__}")
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    objects = [model.config, model] + ([processor] if processor is not None else [])
+    extractor = getattr(processor, "feature_extractor", None) if processor is not None else None
+    objects = [model.config, model] + [obj for obj in (processor, extractor) if obj is not None]
     references, code_files = _copy_code(objects, folder)
     auto_map = {
         "AutoConfig": references[type(model.config).__name__],
         "AutoModel": references[type(model).__name__],
     }
+    # a family whose model is registered with a task Auto class (MINT stage 1: AutoModelForPreTraining) maps it too
+    auto_map[getattr(model, "hub_auto_class", "AutoModel")] = references[type(model).__name__]
     model.save_pretrained(folder)
     if processor is not None:
         auto_class = _processor_auto_class(processor)
@@ -166,6 +185,8 @@ def export_for_hub(
         processor.save_pretrained(folder)
         name = "processor_config.json" if auto_class == "AutoProcessor" else "preprocessor_config.json"
         _add_auto_map(folder / name, {auto_class: auto_map[auto_class]})
+        if auto_class == "AutoProcessor" and extractor is not None:
+            _map_nested_feature_extractor(folder, references[type(extractor).__name__])
     _add_auto_map(folder / "config.json", auto_map)
     (folder / "README.md").write_text(render_card(model, repo_id, code_files, extra_card_fields))
     return folder

@@ -15,6 +15,12 @@ from transformers import AutoConfig, PretrainedConfig
 from transformers.configuration_utils import SubConfigSpec
 from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
 
+from ..yamnet.configuration_yamnet import YamnetConfig
+
+# MINT's default audio encoder. Registered here too (not only on `import soundlm`) so that an exported MINT folder,
+# loaded as remote code in a process without soundlm, can rebuild its nested `audio_config`.
+AutoConfig.register(YamnetConfig.model_type, YamnetConfig, exist_ok=True)
+
 _AUDIO_HIDDEN_SIZE_ATTRIBUTES = ("hidden_size", "d_model")
 
 

@@ -54,6 +54,8 @@ from transformers.utils import ModelOutput
 
 from ...processing.audio_datasets import read_row_audio
 from ...processing.audio_io import AudioInputError
+from ..yamnet.configuration_yamnet import YamnetConfig
+from ..yamnet.modeling_yamnet import YamnetModel
 from .configuration_mint import MintConfig, MintQFormerConfig
 
 logger = logging.getLogger(__name__)
@@ -515,6 +517,36 @@ class MintPreTrainedModel(PreTrainedModel):
     supports_gradient_checkpointing = True
     _no_split_modules = ["MintQFormerLayer"]
     _frozen_modules: tuple[str, ...] = ("audio_encoder",)
+    hub_card_template = "mint.md"
+    hub_auto_class = "AutoModel"  # each stage names the Auto class it is registered with
+
+    def hub_card_fields(self) -> dict[str, str]:
+        """The values `export_for_hub` fills into `hub_cards/mint.md`."""
+        config = self.config
+        qformer = config.qformer_config
+        objectives = [name for name, used in (("ALC", config.use_alc), ("ALM", config.use_alm),
+                                              ("ATG", config.use_atg)) if used]
+        text = config.text_config
+        trainable = sum(p.numel() for p in self.parameters() if p.requires_grad)
+        total = sum(p.numel() for p in self.parameters())
+        return {
+            "audio_encoder": config.audio_config.model_type,
+            "audio_hidden_size": str(qformer.encoder_hidden_size),
+            "num_query_tokens": str(config.num_query_tokens),
+            "qformer_hidden_size": str(qformer.hidden_size),
+            "qformer_layers": str(qformer.num_hidden_layers),
+            "cross_attention_frequency": str(qformer.cross_attention_frequency),
+            "objectives": " + ".join(objectives),
+            "language_model": "none (stage 1)" if text is None else f"`{text.model_type}`, "
+                                                                   f"{text.hidden_size}-d",
+            "trainable_parameters": f"{trainable / 1e6:.1f} M",
+            "total_parameters": f"{total / 1e6:.1f} M",
+            "auto_class": self.hub_auto_class,
+            **self._hub_stage_fields(),
+        }
+
+    def _hub_stage_fields(self) -> dict[str, str]:
+        raise NotImplementedError
 
     def _init_weights(self, module: nn.Module) -> None:
         super()._init_weights(module)
@@ -527,7 +559,12 @@ class MintPreTrainedModel(PreTrainedModel):
             init.zeros_(module.bias)
 
     def _build_bridge(self, config: MintConfig) -> None:
-        self.audio_encoder = AutoModel.from_config(config.audio_config)
+        if config.audio_config.model_type == YamnetConfig.model_type:
+            # built directly, not through AutoModel: an exported folder loaded as remote code (no soundlm, its
+            # modules loaded by transformers) has no AutoModel entry for the YAMNet config class it made
+            self.audio_encoder = YamnetModel(config.audio_config)
+        else:
+            self.audio_encoder = AutoModel.from_config(config.audio_config)
         self.audio_encoder.requires_grad_(False).eval()
         self.query_tokens = nn.Parameter(torch.zeros(1, config.num_query_tokens, config.qformer_config.hidden_size))
         self.qformer = MintQFormerModel(config.qformer_config)
@@ -539,6 +576,16 @@ class MintPreTrainedModel(PreTrainedModel):
         for name in self._frozen_modules:
             getattr(self, name).eval()
         return self
+
+    @classmethod
+    def from_pretrained(cls, *args: Any, **kwargs: Any):
+        """`PreTrainedModel.from_pretrained`, then the frozen parts frozen again: loading the weights hands back
+        parameters that require gradients, which would let an optimizer or a backward through `audio_values`
+        reach the encoder (and the LLM)."""
+        model = super().from_pretrained(*args, **kwargs)
+        for name in model._frozen_modules:
+            getattr(model, name).requires_grad_(False).eval()
+        return model
 
     @torch.no_grad()
     def get_audio_hidden_states(
@@ -630,6 +677,19 @@ class MintForPreTraining(MintPreTrainedModel):
     """
 
     _tied_weights_keys = {"lm_head.decoder.weight": "qformer.embeddings.word_embeddings.weight"}
+    hub_auto_class = "AutoModelForPreTraining"
+
+    def _hub_stage_fields(self) -> dict[str, str]:
+        return {
+            "stage": "stage 1", "pipeline_tag": "zero-shot-audio-classification",
+            "stage_description": "the stage-1 model: audio encoder and Q-Former, trained on audio-caption pairs; it "
+                                 "embeds audio and text for zero-shot classification and retrieval",
+            "usage": ('inputs = processor(audio=["clip.wav"], text=["This is a sound of applause"])\n'
+                      'audio = model.get_audio_features(audio_values=inputs["audio_values"],\n'
+                      '                                 audio_attention_mask=inputs["audio_attention_mask"])\n'
+                      'text = model.get_text_features(inputs["input_ids"], inputs["attention_mask"])\n'
+                      'print(model.similarity(audio, text))          # (clips, texts) cosine, best over the queries'),
+        }
 
     def __init__(self, config: MintConfig):
         super().__init__(config)
@@ -833,6 +893,17 @@ class MintForConditionalGeneration(MintPreTrainedModel, GenerationMixin):
     """
 
     _frozen_modules = ("audio_encoder", "language_model")
+    hub_auto_class = "AutoModelForSpeechSeq2Seq"
+
+    def _hub_stage_fields(self) -> dict[str, str]:
+        return {
+            "stage": "stage 2", "pipeline_tag": "audio-text-to-text",
+            "stage_description": "the stage-2 model: audio encoder, Q-Former, projection and the frozen LLM, "
+                                 "instruction-tuned; it captions, answers and ranks labels by their likelihood",
+            "usage": ('inputs = processor(audio=["clip.wav"], text=["Generate audio caption:"])\n'
+                      'tokens = model.generate(**inputs, max_new_tokens=32)\n'
+                      'print(processor.batch_decode(tokens))'),
+        }
 
     def __init__(self, config: MintConfig, language_model: PreTrainedModel | None = None):
         super().__init__(config)

@@ -653,6 +653,19 @@ def test_generation_model_round_trips_through_auto_model_for_speech_seq2seq(tmp_
     assert (text_config.model_type, text_config.vocab_size, text_config.hidden_size) == ("llama", 50, 32)
 
 
+@pytest.mark.parametrize("stage", ["pretraining", "generation"])
+def test_loaded_models_keep_their_frozen_parts_frozen(tmp_path, stage):
+    """from_pretrained hands back parameters that require gradients; the frozen encoder (and LLM) must not."""
+    model = stage1() if stage == "pretraining" else stage2()
+    frozen = ("audio_encoder",) if stage == "pretraining" else ("audio_encoder", "language_model")
+    model.save_pretrained(tmp_path)
+    loaded = type(model).from_pretrained(tmp_path)
+    for name in frozen:
+        assert not any(p.requires_grad for p in getattr(loaded, name).parameters()), name
+    trainable = {name for name, p in model.named_parameters() if p.requires_grad}
+    assert trainable and trainable == {name for name, p in loaded.named_parameters() if p.requires_grad}
+
+
 def test_loaded_qformer_has_its_position_ids(tmp_path):
     """A MintQFormerModel loaded back has position_ids 0, 1, 2, ... like the one saved."""
     MintQFormerModel(MintQFormerConfig(**QFORMER)).save_pretrained(tmp_path)
