@@ -17,6 +17,7 @@ end. Exit status: 0 when every input worked, 1 when some failed, 2 on bad argume
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
 import logging
 import os
@@ -240,8 +241,20 @@ def export(args: argparse.Namespace) -> int:
     config_file = Path(args.model) / "training_config.json"
     if config_file.exists():
         notes = f"Training config (`training_config.json` of the run):\n\n```json\n{config_file.read_text()}\n```"
+    model_index = None
+    if args.results:
+        if not hasattr(model, "hub_model_index"):
+            raise ValueError(f"--results: {type(model).__name__} does not read evaluation reports into model-index")
+        report_file = Path(args.results)
+        report = json.loads(report_file.read_text())
+        dataset = {"name": args.dataset_name, "type": args.dataset_type, "split": str(report.get("split", "test"))}
+        model_index = model.hub_model_index(report, dataset)
+        measured = datetime.date.fromtimestamp(report_file.stat().st_mtime).isoformat()
+        notes = (f"Measured results (the card's `model-index`): `{report_file.name}` written {measured}, on "
+                 f"{dataset['name']} ({dataset['split']} split, {report.get('clips', '?')} clips), by this package's "
+                 f"evaluation; small-scale numbers, not the paper's benchmarks.\n\n{notes}")
     folder = export_for_hub(model, Path(args.out).resolve(), processor, repo_id=args.repo_id,
-                            extra_card_fields={"training_notes": notes})
+                            extra_card_fields={"training_notes": notes}, model_index=model_index)
     print(f"exported to {folder}")
     if args.no_check:
         return 0
@@ -335,11 +348,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--num-steps", type=int, default=10, help="flow-matching decoder steps")
     p.add_argument("--max-audio-tokens", type=int, default=None, help="default: one decoder window")
     p.set_defaults(func=generate)
-    p = commands.add_parser("export", help="write a Hub-ready folder and check it loads with remote code")
+    p = commands.add_parser("export", help="write a Hub-ready folder and check it loads with remote code",
+                            epilog="example: soundlm export runs/demo/mint/stage1/final hub/mint-stage1 --repo-id "
+                                   "org/mint-stage1 --results runs/demo/mint_report/report.json")
     p.add_argument("model", help="a saved model folder of any soundlm family")
     p.add_argument("out")
     p.add_argument("--repo-id", default="your-org/model")
     p.add_argument("--no-check", action="store_true")
+    p.add_argument("--results", help="an evaluation report.json (e.g. runs/demo/mint_report/report.json) whose "
+                                     "numbers go into the card's model-index")
+    p.add_argument("--dataset-name", default="soundlm demo corpus (Debian packages)",
+                   help="the dataset the report measured on, as the card names it")
+    p.add_argument("--dataset-type", default="soundlm-demo-corpus", help="its model-index dataset type (an id)")
     p.set_defaults(func=export)
     p = commands.add_parser("merge", help="LM-MSN adapter folder -> plain merged model folder (AutoModelForCausalLM)")
     p.add_argument("adapter", help="a folder written by training/finetune.py (<run>/<stage>/final)")

@@ -150,6 +150,7 @@ def export_for_hub(
     processor: Any | None = None,
     repo_id: str = "your-org/model",
     extra_card_fields: dict[str, str] | None = None,
+    model_index: list[dict[str, Any]] | None = None,
 ) -> Path:
     """
     Save ``model`` (and its ``processor`` or feature extractor) with their code and a model card into ``folder``.
@@ -161,6 +162,8 @@ def export_for_hub(
         processor (`ProcessorMixin` or `FeatureExtractionMixin`, *optional*): saved beside the model.
         repo_id (`str`): the Hub repository the card's usage example loads from.
         extra_card_fields (`dict`, *optional*): more template fields, e.g. `{"training_notes": ...}`.
+        model_index (`list[dict]`, *optional*): measured `model-index` results (task, dataset, metrics; e.g. the
+            family's `hub_model_index(report, dataset)`), written into the card's front matter.
 
     Returns:
         `Path`: ``folder``.
@@ -188,15 +191,17 @@ def export_for_hub(
         if auto_class == "AutoProcessor" and extractor is not None:
             _map_nested_feature_extractor(folder, references[type(extractor).__name__])
     _add_auto_map(folder / "config.json", auto_map)
-    (folder / "README.md").write_text(render_card(model, repo_id, code_files, extra_card_fields))
+    (folder / "README.md").write_text(render_card(model, repo_id, code_files, extra_card_fields, model_index))
     return folder
 
 
 def render_card(
-    model: PreTrainedModel, repo_id: str, code_files: list[str], extra_fields: dict[str, str] | None = None
+    model: PreTrainedModel, repo_id: str, code_files: list[str], extra_fields: dict[str, str] | None = None,
+    model_index: list[dict[str, Any]] | None = None,
 ) -> str:
-    """Fill the model's card template with its `hub_card_fields()`. `model.hub_card_template` is a file name in
-    `hub_cards/` (the package's families) or an absolute path (a family kept elsewhere)."""
+    """Fill the model's card template with its `hub_card_fields()`, and add ``model_index`` (measured results) to
+    its front matter. `model.hub_card_template` is a file name in `hub_cards/` (the package's families) or an
+    absolute path (a family kept elsewhere)."""
     template_name = getattr(model, "hub_card_template", None)
     if not template_name:
         raise ValueError(f"{type(model).__name__} names no card template: set hub_card_template (a file of hub_cards/)")
@@ -212,4 +217,14 @@ def render_card(
         **model.hub_card_fields(),
         **(extra_fields or {}),
     }
-    return string.Template(template).substitute(fields)
+    card = string.Template(template).substitute(fields)
+    if not model_index:
+        return card
+    import yaml
+
+    if not card.startswith("---\n"):
+        raise ValueError(f"card template {template_name} has no front matter to add model-index to")
+    end = card.index("\n---", 3)
+    block = yaml.safe_dump({"model-index": [{"name": repo_id.split("/")[-1], "results": model_index}]},
+                           sort_keys=False, allow_unicode=True)
+    return card[: end + 1] + block + card[end + 1:]

@@ -176,3 +176,20 @@ def test_bad_arguments_exit_2_and_help_has_examples(capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["caption", "m", "a.wav", "--batch-size", "0"])
     assert exit_info.value.code == 2
+
+
+def test_export_with_results_writes_model_index(tmp_path, mint_folders, saved_model, capsys):
+    report = {"split": "test", "clips": 3,
+              "classification": {"birds": {"accuracy": {"stage 1 (ALC+ALM+ATG)": 0.5}}},
+              "retrieval": {"recall": {"stage 1 (ALC+ALM+ATG)": {"R@1": 0.25, "R@5": 0.5, "R@10": 1.0}}}}
+    (tmp_path / "report.json").write_text(json.dumps(report))
+    assert main(["export", str(mint_folders[1]), str(tmp_path / "hub"), "--repo-id", "org/m", "--no-check",
+                 "--results", str(tmp_path / "report.json"), "--dataset-name", "my corpus"]) == 0
+    card = (tmp_path / "hub" / "README.md").read_text()
+    front = card.split("---")[1]
+    assert "model-index:" in front and "name: 'my corpus: birds'" in front and "value: 0.25" in front
+    assert "`report.json` written" in card and "3 clips" in card
+    capsys.readouterr()
+    assert main(["export", str(saved_model[1]), str(tmp_path / "hub2"), "--no-check",
+                 "--results", str(tmp_path / "report.json")]) == 2
+    assert "does not read evaluation reports" in capsys.readouterr().err

@@ -548,6 +548,32 @@ class MintPreTrainedModel(PreTrainedModel):
     def _hub_stage_fields(self) -> dict[str, str]:
         raise NotImplementedError
 
+    def _report_row(self) -> str:
+        raise NotImplementedError
+
+    def hub_model_index(self, report: dict[str, Any], dataset: dict[str, str]) -> list[dict[str, Any]]:
+        """`model-index` results of this model from a `mint_report` (its `report.json`): classification accuracy
+        per dataset of the report, and retrieval recall (stage 1) or captioning scores (stage 2), each on
+        ``dataset`` (`{"name", "type", "split"}`)."""
+        row = self._report_row()
+        results = []
+        for name, entry in report.get("classification", {}).items():
+            if row in entry["accuracy"]:
+                results.append(_index_result("zero-shot-audio-classification", f"{dataset['name']}: {name}",
+                                             dataset, [("accuracy", entry["accuracy"][row], "accuracy")]))
+        recall = report.get("retrieval", {}).get("recall", {})
+        if row in recall:
+            metrics = [(f"recall@{k[2:]}", recall[row][k], f"text-to-audio R@{k[2:]}") for k in ("R@1", "R@5", "R@10")]
+            results.append(_index_result("audio-retrieval", dataset["name"], dataset, metrics))
+        captions = report.get("captions", {})
+        if isinstance(self, MintForConditionalGeneration) and "scores" in captions:
+            metrics = [(name, value, name) for name, value in captions["scores"].items()]
+            results.append(_index_result("audio-captioning", dataset["name"], dataset, metrics))
+        if not results:
+            rows = sorted({name for entry in report.get("classification", {}).values() for name in entry["accuracy"]})
+            raise ValueError(f"the report has no row {row!r} for this model (its classification rows: {rows})")
+        return results
+
     def _init_weights(self, module: nn.Module) -> None:
         super()._init_weights(module)
         _init_position_ids(module)
@@ -623,6 +649,14 @@ class MintPreTrainedModel(PreTrainedModel):
                             mask_kind=mask_kind, use_cache=use_cache, encoder_index=audio_index)
 
 
+def _index_result(task: str, dataset_name: str, dataset: dict[str, str], metrics: list[tuple[str, float, str]]
+                  ) -> dict[str, Any]:
+    """One `model-index` result: a task, a dataset, and (type, value, name) metrics, values rounded to 4 digits."""
+    return {"task": {"type": task},
+            "dataset": {"name": dataset_name, "type": dataset["type"], "split": dataset["split"]},
+            "metrics": [{"type": kind, "value": round(float(value), 4), "name": name} for kind, value, name in metrics]}
+
+
 def _gather_with_grad(tensor: torch.Tensor) -> tuple[torch.Tensor, int]:
     """All processes' `tensor` concatenated on dim 0 (gradients flow back to each process's own part), and the
     offset of this process's rows. One process: the tensor itself."""
@@ -690,6 +724,11 @@ class MintForPreTraining(MintPreTrainedModel):
                       'text = model.get_text_features(inputs["input_ids"], inputs["attention_mask"])\n'
                       'print(model.similarity(audio, text))          # (clips, texts) cosine, best over the queries'),
         }
+
+    def _report_row(self) -> str:
+        config = self.config
+        used = [name for name, on in (("ALC", config.use_alc), ("ALM", config.use_alm), ("ATG", config.use_atg)) if on]
+        return f"stage 1 ({'+'.join(used)})"
 
     def __init__(self, config: MintConfig):
         super().__init__(config)
@@ -904,6 +943,9 @@ class MintForConditionalGeneration(MintPreTrainedModel, GenerationMixin):
                       'tokens = model.generate(**inputs, max_new_tokens=32)\n'
                       'print(processor.batch_decode(tokens))'),
         }
+
+    def _report_row(self) -> str:
+        return "stage 1+2 (vocabulary ranking)"
 
     def __init__(self, config: MintConfig, language_model: PreTrainedModel | None = None):
         super().__init__(config)

@@ -72,3 +72,41 @@ print("ok", type(model).__module__, type(processor).__name__)
     result = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, env=env)
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.startswith("ok transformers_modules.") and result.stdout.strip().endswith("MintProcessor")
+
+
+REPORT = {  # the layout of evaluation/mint_report.py's report.json, numbers made up
+    "split": "test", "clips": 5,
+    "classification": {"birds": {"accuracy": {"stage 1 (ALC+ALM+ATG)": 0.5, "stage 1 (ALC)": 0.25,
+                                              "stage 1+2 (vocabulary ranking)": 0.75}}},
+    "retrieval": {"recall": {"stage 1 (ALC+ALM+ATG)": {"R@1": 0.123456, "R@5": 0.5, "R@10": 1.0}}},
+    "captions": {"scores": {"meteor": 0.2, "cider_d": 0.1}},
+}
+DATASET = {"name": "demo corpus", "type": "demo-corpus", "split": "test"}
+
+
+@pytest.mark.parametrize("stage", [1, 2])
+def test_model_index_in_the_card_holds_the_reports_numbers(tmp_path, stage):
+    import yaml
+
+    make_processor, model_class, _, _ = STAGES[stage]
+    processor = make_processor()
+    model = model_class(tiny_mint_config(processor, with_llm=stage == 2))
+    results = model.hub_model_index(REPORT, DATASET)
+    folder = export_for_hub(model, tmp_path / "hub", processor, repo_id="org/m", model_index=results)
+    front = yaml.safe_load((folder / "README.md").read_text().split("---")[1])
+    index = front["model-index"][0]
+    assert index["name"] == "m"
+    by_task = {result["task"]["type"]: result for result in index["results"]}
+    accuracy = by_task["zero-shot-audio-classification"]
+    assert accuracy["dataset"] == {"name": "demo corpus: birds", "type": "demo-corpus", "split": "test"}
+    assert accuracy["metrics"] == [{"type": "accuracy", "value": 0.5 if stage == 1 else 0.75, "name": "accuracy"}]
+    if stage == 1:  # retrieval is stage 1's; captions are stage 2's
+        assert [m["value"] for m in by_task["audio-retrieval"]["metrics"]] == [0.1235, 0.5, 1.0]
+        assert "audio-captioning" not in by_task
+    else:
+        assert by_task["audio-captioning"]["metrics"][0] == {"type": "meteor", "value": 0.2, "name": "meteor"}
+        assert "audio-retrieval" not in by_task
+    model.config.use_alm = False  # an ALC + ATG model has no row in this report
+    if stage == 1:
+        with pytest.raises(ValueError, match=r"no row 'stage 1 \(ALC\+ATG\)'"):
+            model.hub_model_index(REPORT, DATASET)
