@@ -1,11 +1,13 @@
-"""Command line: ``soundlm tokenize | decode | caption | classify | generate | export | merge``.
+"""Command line: ``soundlm tokenize | decode | caption | classify | generate | report | export | merge``.
 
     soundlm tokenize runs/demo/tokenizer_fm/final clip1.wav clip2.ogg --out codes.jsonl
     soundlm decode runs/demo/tokenizer_fm/final codes.jsonl --out-dir decoded/ --num-steps 10
     soundlm caption runs/demo/mint/stage2/final clip1.wav clip2.wav --out captions.jsonl
     soundlm classify runs/demo/mint/stage1/final clip1.wav --labels "applause,rain,dog barking"
-    soundlm generate runs/demo/lm_msn/merged "rain on a tin roof" --sound-tokenizer runs/demo/tokenizer_fm/final \
+    soundlm generate runs/demo/lm_msn/merged "rain on a tin roof" --sound-tokenizer runs/demo/tokenizer_fm/final \\
         --out-dir sounds/
+    soundlm report --model "VQ + FM=runs/demo/tokenizer_fm/final" --data work/corpus/manifest.csv \\
+        --report runs/demo/tokenizer_report --out runs/demo/listening_report
     soundlm export runs/demo/tokenizer_fm/final hub/msn-tokenizer --repo-id org/msn-tokenizer
     soundlm merge runs/demo/lm_msn/instruct/final runs/demo/lm_msn/merged
 
@@ -232,6 +234,13 @@ def generate(args: argparse.Namespace) -> int:
     return _summary("generated", len(done), failed)
 
 
+def report(args: argparse.Namespace) -> int:
+    from .evaluation.listening_report import run
+
+    run(args)
+    return 0
+
+
 def export(args: argparse.Namespace) -> int:
     from .modeling.hub_export import export_for_hub
     from .processing.pretokenized import weights_sha256
@@ -348,6 +357,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--num-steps", type=int, default=10, help="flow-matching decoder steps")
     p.add_argument("--max-audio-tokens", type=int, default=None, help="default: one decoder window")
     p.set_defaults(func=generate)
+    p = commands.add_parser(
+        "report", help="the listening report: a static HTML folder to judge the tokenizers by ear and eye",
+        epilog='example: soundlm report --model "VQ + FM=runs/demo/tokenizer_fm/final" --model '
+               '"VQ + MSE=runs/demo/tokenizer_mse/final" --data work/corpus/manifest.csv '
+               '--report runs/demo/tokenizer_report --out runs/demo/listening_report')
+    from .evaluation.listening_report import add_arguments as add_report_arguments
+
+    add_report_arguments(p)
+    p.set_defaults(func=report)
     p = commands.add_parser("export", help="write a Hub-ready folder and check it loads with remote code",
                             epilog="example: soundlm export runs/demo/mint/stage1/final hub/mint-stage1 --repo-id "
                                    "org/mint-stage1 --results runs/demo/mint_report/report.json")

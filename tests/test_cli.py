@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
-from helpers import tiny_config_kwargs
+from helpers import tiny_config_kwargs, write_manifest
 
 from soundlm import MSNFeatureExtractor, MSNTokenizerConfig, MSNTokenizerModel
 from soundlm.cli import main
@@ -193,3 +193,14 @@ def test_export_with_results_writes_model_index(tmp_path, mint_folders, saved_mo
     assert main(["export", str(saved_model[1]), str(tmp_path / "hub2"), "--no-check",
                  "--results", str(tmp_path / "report.json")]) == 2
     assert "does not read evaluation reports" in capsys.readouterr().err
+
+
+def test_report_writes_the_listening_page(tmp_path, real_clips, saved_model, capsys):
+    _, folder = saved_model
+    manifest = write_manifest(tmp_path / "data", list(real_clips[:2]))
+    assert main(["report", "--model", f"tiny={folder}", "--data", str(manifest), "--split", "train",
+                 "--cache-dir", str(tmp_path / "cache"), "--fm-steps", "2", "--temperatures", "1",
+                 "--out", str(tmp_path / "page")]) == 0
+    page = tmp_path / "page" / "index.html"
+    assert f"listening report: {page.resolve()}" in capsys.readouterr().out
+    assert page.read_text().count("<audio") == 3  # original, front end, the tokenizer's one FM setting
