@@ -519,6 +519,7 @@ class MintPreTrainedModel(PreTrainedModel):
     _frozen_modules: tuple[str, ...] = ("audio_encoder",)
     hub_card_template = "mint.md"
     hub_auto_class = "AutoModel"  # each stage names the Auto class it is registered with
+    _hub_stage: dict[str, str] = {}
 
     def hub_card_fields(self) -> dict[str, str]:
         """The values `export_for_hub` fills into `hub_cards/mint.md`."""
@@ -542,11 +543,8 @@ class MintPreTrainedModel(PreTrainedModel):
             "trainable_parameters": f"{trainable / 1e6:.1f} M",
             "total_parameters": f"{total / 1e6:.1f} M",
             "auto_class": self.hub_auto_class,
-            **self._hub_stage_fields(),
+            **self._hub_stage,
         }
-
-    def _hub_stage_fields(self) -> dict[str, str]:
-        raise NotImplementedError
 
     def _report_row(self) -> str:
         raise NotImplementedError
@@ -713,17 +711,16 @@ class MintForPreTraining(MintPreTrainedModel):
     _tied_weights_keys = {"lm_head.decoder.weight": "qformer.embeddings.word_embeddings.weight"}
     hub_auto_class = "AutoModelForPreTraining"
 
-    def _hub_stage_fields(self) -> dict[str, str]:
-        return {
-            "stage": "stage 1", "pipeline_tag": "zero-shot-audio-classification",
-            "stage_description": "the stage-1 model: audio encoder and Q-Former, trained on audio-caption pairs; it "
-                                 "embeds audio and text for zero-shot classification and retrieval",
-            "usage": ('inputs = processor(audio=["clip.wav"], text=["This is a sound of applause"])\n'
-                      'audio = model.get_audio_features(audio_values=inputs["audio_values"],\n'
-                      '                                 audio_attention_mask=inputs["audio_attention_mask"])\n'
-                      'text = model.get_text_features(inputs["input_ids"], inputs["attention_mask"])\n'
-                      'print(model.similarity(audio, text))          # (clips, texts) cosine, best over the queries'),
-        }
+    _hub_stage = {  # the card's stage-specific fields
+        "stage": "stage 1", "pipeline_tag": "zero-shot-audio-classification",
+        "stage_description": "the stage-1 model: audio encoder and Q-Former, trained on audio-caption pairs; it "
+                             "embeds audio and text for zero-shot classification and retrieval",
+        "usage": ('inputs = processor(audio=["clip.wav"], text=["This is a sound of applause"])\n'
+                  'audio = model.get_audio_features(audio_values=inputs["audio_values"],\n'
+                  '                                 audio_attention_mask=inputs["audio_attention_mask"])\n'
+                  'text = model.get_text_features(inputs["input_ids"], inputs["attention_mask"])\n'
+                  'print(model.similarity(audio, text))          # (clips, texts) cosine, best over the queries'),
+    }
 
     def _report_row(self) -> str:
         config = self.config
@@ -934,15 +931,14 @@ class MintForConditionalGeneration(MintPreTrainedModel, GenerationMixin):
     _frozen_modules = ("audio_encoder", "language_model")
     hub_auto_class = "AutoModelForSpeechSeq2Seq"
 
-    def _hub_stage_fields(self) -> dict[str, str]:
-        return {
-            "stage": "stage 2", "pipeline_tag": "audio-text-to-text",
-            "stage_description": "the stage-2 model: audio encoder, Q-Former, projection and the frozen LLM, "
-                                 "instruction-tuned; it captions, answers and ranks labels by their likelihood",
-            "usage": ('inputs = processor(audio=["clip.wav"], text=["Generate audio caption:"])\n'
-                      'tokens = model.generate(**inputs, max_new_tokens=32)\n'
-                      'print(processor.batch_decode(tokens))'),
-        }
+    _hub_stage = {  # the card's stage-specific fields
+        "stage": "stage 2", "pipeline_tag": "audio-text-to-text",
+        "stage_description": "the stage-2 model: audio encoder, Q-Former, projection and the frozen LLM, "
+                             "instruction-tuned; it captions, answers and ranks labels by their likelihood",
+        "usage": ('inputs = processor(audio=["clip.wav"], text=["Generate audio caption:"])\n'
+                  'tokens = model.generate(**inputs, max_new_tokens=32)\n'
+                  'print(processor.batch_decode(tokens))'),
+    }
 
     def _report_row(self) -> str:
         return "stage 1+2 (vocabulary ranking)"
