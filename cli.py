@@ -1,4 +1,4 @@
-"""Command line: ``soundlm tokenize | decode | caption | classify | generate | report | export | merge``.
+"""Command line: ``soundlm tokenize | decode | caption | classify | generate | evaluate | report | export | merge``.
 
     soundlm tokenize runs/demo/tokenizer_fm/final clip1.wav clip2.ogg --out codes.jsonl
     soundlm decode runs/demo/tokenizer_fm/final codes.jsonl --out-dir decoded/ --num-steps 10
@@ -6,6 +6,7 @@
     soundlm classify runs/demo/mint/stage1/final clip1.wav --labels "applause,rain,dog barking"
     soundlm generate runs/demo/lm_msn/merged "rain on a tin roof" --sound-tokenizer runs/demo/tokenizer_fm/final \\
         --out-dir sounds/
+    soundlm evaluate captions.jsonl --references work/corpus/manifest.csv --out scores.json
     soundlm report --model "VQ + FM=runs/demo/tokenizer_fm/final" --data work/corpus/manifest.csv \\
         --report runs/demo/tokenizer_report --out runs/demo/listening_report
     soundlm export runs/demo/tokenizer_fm/final hub/msn-tokenizer --repo-id org/msn-tokenizer
@@ -26,6 +27,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 logger = logging.getLogger("soundlm")
 
@@ -234,6 +236,66 @@ def generate(args: argparse.Namespace) -> int:
     return _summary("generated", len(done), failed)
 
 
+def _read_references(path: str, path_column: str) -> dict[str, list[dict]]:
+    """Rows of a CSV / JSONL manifest by the resolved path of their audio (relative paths are relative to the
+    manifest's folder, as the package's manifests write them)."""
+    import csv
+
+    manifest = Path(path)
+    if manifest.suffix == ".csv":
+        with open(manifest, newline="") as handle:
+            rows = list(csv.DictReader(handle))
+    elif manifest.suffix in (".jsonl", ".json"):
+        rows = [json.loads(line) for line in manifest.read_text().splitlines() if line.strip()]
+    else:
+        raise ValueError(f"--references must be a .csv or .jsonl manifest, got {path!r}")
+    by_path: dict[str, list[dict]] = {}
+    for row in rows:
+        if path_column not in row:
+            raise ValueError(f"--references {path!r} has no {path_column!r} column (columns: {sorted(row)})")
+        by_path.setdefault(str((manifest.parent / row[path_column]).resolve()), []).append(row)
+    return by_path
+
+
+def evaluate(args: argparse.Namespace) -> int:
+    """Scores `soundlm caption` / `soundlm classify` output against a manifest's captions / labels."""
+    from .evaluation.captioning import caption_scores
+    from .evaluation.classification import accuracy
+
+    references = _read_references(args.references, args.path_column)
+    predictions = [json.loads(line) for line in Path(args.predictions).read_text().splitlines() if line.strip()]
+    matched, failed = [], []
+    for record in predictions:
+        rows = references.get(str(Path(record.get("path", "")).resolve()))
+        if rows is None:
+            failed.append(f"{record.get('path')}: not in {args.references}")
+        else:
+            matched.append((record, rows))
+    if not matched:
+        raise ValueError(f"no prediction of {args.predictions} matches a row of {args.references} by path")
+    scores: dict[str, Any] = {"predictions": len(predictions), "matched": len(matched)}
+    captioned = [(r["text"], [row[args.caption_column] for row in rows if row.get(args.caption_column)])
+                 for r, rows in matched if "text" in r]
+    captioned = [(text, refs) for text, refs in captioned if refs]
+    if captioned:
+        result = caption_scores([text or "(empty)" for text, _ in captioned], [refs for _, refs in captioned],
+                                spice=False)
+        scores["captioning"] = {key: value for key, value in result.items() if isinstance(value, float)}
+        scores["captioning"]["items"] = len(captioned)
+    labelled = [(r["labels"][0]["label"], rows[0][args.label_column]) for r, rows in matched
+                if r.get("labels") and rows[0].get(args.label_column)]
+    if labelled:
+        scores["classification"] = {"accuracy": accuracy([p for p, _ in labelled], [t for _, t in labelled]),
+                                    "items": len(labelled)}
+    if "captioning" not in scores and "classification" not in scores:
+        raise ValueError("the predictions hold neither captions ('text') nor labels ('labels') with a reference")
+    text = json.dumps(scores, indent=1)
+    if args.out:
+        Path(args.out).write_text(text + "\n")
+    print(text)
+    return _summary("scored", len(matched), failed)
+
+
 def report(args: argparse.Namespace) -> int:
     from .evaluation.listening_report import run
 
@@ -357,6 +419,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--num-steps", type=int, default=10, help="flow-matching decoder steps")
     p.add_argument("--max-audio-tokens", type=int, default=None, help="default: one decoder window")
     p.set_defaults(func=generate)
+    p = commands.add_parser(
+        "evaluate", help="score caption / classify output (JSONL) against a manifest's captions and labels",
+        epilog="example: soundlm evaluate captions.jsonl --references work/corpus/manifest.csv --out scores.json")
+    p.add_argument("predictions", help="JSONL written by soundlm caption or soundlm classify")
+    p.add_argument("--references", required=True, help="CSV / JSONL manifest with the audio paths and references")
+    p.add_argument("--path-column", default="path")
+    p.add_argument("--caption-column", default="caption")
+    p.add_argument("--label-column", default="label")
+    p.add_argument("--out", help="JSON file of the scores")
+    p.set_defaults(func=evaluate)
     p = commands.add_parser(
         "report", help="the listening report: a static HTML folder to judge the tokenizers by ear and eye",
         epilog='example: soundlm report --model "VQ + FM=runs/demo/tokenizer_fm/final" --model '

@@ -204,3 +204,26 @@ def test_report_writes_the_listening_page(tmp_path, real_clips, saved_model, cap
     page = tmp_path / "page" / "index.html"
     assert f"listening report: {page.resolve()}" in capsys.readouterr().out
     assert page.read_text().count("<audio") == 3  # original, front end, the tokenizer's one FM setting
+
+
+def test_evaluate_scores_captions_and_labels_against_a_manifest(tmp_path, capsys):
+    manifest = tmp_path / "data" / "manifest.csv"
+    manifest.parent.mkdir()
+    manifest.write_text("path,caption,label\naudio/a.wav,a dog barks loudly,dog\naudio/b.wav,rain on a roof,rain\n")
+    data = tmp_path / "data" / "audio"
+    predictions = tmp_path / "predictions.jsonl"
+    predictions.write_text("\n".join(json.dumps(record) for record in [
+        {"path": str(data / "a.wav"), "text": "a dog barks loudly",
+         "labels": [{"label": "dog", "score": 0.9}, {"label": "rain", "score": 0.1}]},
+        {"path": str(data / "b.wav"), "text": "a dog barks", "labels": [{"label": "dog", "score": 0.6}]},
+        {"path": str(tmp_path / "elsewhere.wav"), "text": "x"},
+    ]) + "\n")
+    status = main(["evaluate", str(predictions), "--references", str(manifest), "--out", str(tmp_path / "s.json")])
+    captured = capsys.readouterr()
+    assert status == 1 and "scored 2 input(s), failed 1" in captured.err and "elsewhere.wav" in captured.err
+    scores = json.loads((tmp_path / "s.json").read_text())
+    assert scores["classification"] == {"accuracy": 0.5, "items": 2}
+    assert scores["captioning"]["items"] == 2 and 0 < scores["captioning"]["bleu_1"] < 1
+    predictions.write_text(json.dumps({"path": str(tmp_path / "nowhere.wav"), "text": "x"}) + "\n")
+    assert main(["evaluate", str(predictions), "--references", str(manifest)]) == 2
+    assert "no prediction" in capsys.readouterr().err
