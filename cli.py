@@ -319,7 +319,8 @@ def export(args: argparse.Namespace) -> int:
         report_file = Path(args.results)
         report = json.loads(report_file.read_text())
         dataset = {"name": args.dataset_name, "type": args.dataset_type, "split": str(report.get("split", "test"))}
-        model_index = model.hub_model_index(report, dataset)
+        row = {"row": args.results_row} if args.results_row else {}
+        model_index = model.hub_model_index(report, dataset, **row)
         measured = datetime.date.fromtimestamp(report_file.stat().st_mtime).isoformat()
         notes = (f"Measured results (the card's `model-index`): `{report_file.name}` written {measured}, on "
                  f"{dataset['name']} ({dataset['split']} split, {report.get('clips', '?')} clips), by this package's "
@@ -447,6 +448,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-check", action="store_true")
     p.add_argument("--results", help="an evaluation report.json (e.g. runs/demo/mint_report/report.json) whose "
                                      "numbers go into the card's model-index")
+    p.add_argument("--results-row", help="tokenizer reports: the row of this model (default: the row whose config "
+                                         "is this model's)")
     p.add_argument("--dataset-name", default="soundlm demo corpus (Debian packages)",
                    help="the dataset the report measured on, as the card names it")
     p.add_argument("--dataset-type", default="soundlm-demo-corpus", help="its model-index dataset type (an id)")

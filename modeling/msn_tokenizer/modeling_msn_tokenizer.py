@@ -17,6 +17,7 @@ shape (B, num_codebooks = 1, F), so code that uses a tokenizer can swap another 
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -330,6 +331,14 @@ class MSNTokenizerPreTrainedModel(PreTrainedModel):
             init.ones_(module.latent_std)
 
 
+def _comparable_config(config: dict[str, Any]) -> dict[str, Any]:
+    """A config as JSON keeps it (integer keys become strings), without what differs between two saves of the same
+    model (private keys, versions)."""
+    kept = {key: value for key, value in config.items()
+            if not key.startswith("_") and key not in ("transformers_version", "architectures", "dtype")}
+    return json.loads(json.dumps(kept, sort_keys=True, default=str))
+
+
 class MSNTokenizerModel(MSNTokenizerPreTrainedModel):
     """The LM-MSN sound tokenizer, codec-shaped like transformers' `EncodecModel`, `DacModel` and `MimiModel`.
 
@@ -455,6 +464,33 @@ class MSNTokenizerModel(MSNTokenizerPreTrainedModel):
             "decoder_layers": str(config.decoder_layers),
             "trainable_parameters": f"{trainable / 1e6:.1f} M",
         }
+
+    def hub_model_index(self, report: dict[str, Any], dataset: dict[str, str], row: str | None = None
+                        ) -> list[dict[str, Any]]:
+        """`model-index` results of this tokenizer from a tokenizer report (`evaluation/tokenizer_report.py`'s
+        `report.json`): its row's latent error, level, clipping, MR-STFT and mel distances, FAD (named with its
+        embedding model) and predicted MOS, on ``dataset`` (`{"name", "type", "split"}`). The row is ``row``, or the
+        one whose saved config equals this model's (private and version keys aside)."""
+        systems, configs = report.get("systems", {}), report.get("configs", {})
+        if row is None:
+            mine = _comparable_config(self.config.to_dict())
+            matches = [name for name, config in configs.items() if _comparable_config(config) == mine]
+            if len(matches) != 1:
+                raise ValueError(f"cannot tell this tokenizer's row in the report: {len(matches)} of its rows "
+                                 f"{sorted(configs)} have this config; name it (row=...)")
+            row = matches[0]
+        if row not in systems:
+            raise ValueError(f"the report has no row {row!r} (rows: {sorted(systems)})")
+        values = systems[row]
+        named = {"latent_error": "latent error (Table I, all clips)", "level_db": "level vs the front end (dB)",
+                 "clipped_pct": "clipped samples (%)", "mr_stft": "multi-resolution STFT distance",
+                 "mel_distance": "mel distance", "fad": f"FAD ({report.get('fad_model') or 'embedding model'})",
+                 "mos_ovrl": "DNSMOS OVRL (speech)"}
+        metrics = [{"type": key, "value": round(float(values[key]), 4), "name": name}
+                   for key, name in named.items() if values.get(key) is not None]
+        return [{"task": {"type": "audio-to-audio", "name": "reconstruction from codes"},
+                 "dataset": {"name": dataset["name"], "type": dataset["type"], "split": dataset["split"]},
+                 "metrics": metrics}]
 
     # ----- latent normalisation ----------------------------------------------------------------------
     def set_latent_statistics(self, mean: torch.Tensor, std: torch.Tensor) -> None:

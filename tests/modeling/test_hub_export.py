@@ -167,3 +167,33 @@ def test_export_refuses_code_that_would_not_load_as_remote_code(tmp_path):
     (tmp_path / "pkg" / "b.py").write_text("from soundlm.processing.audio_io import load_audio\n")
     with pytest.raises(ValueError, match="absolute `from soundlm.processing.audio_io import` would not load"):
         code_closure(tmp_path / "pkg" / "b.py")
+
+
+def test_tokenizer_model_index_from_a_tokenizer_report(tmp_path):
+    """The row whose saved config is the model's (a different model's row is not taken), its measures as metrics,
+    FAD named with its embedding model; two rows with the same config need the row named."""
+    import yaml
+
+    torch.manual_seed(0)
+    fm = MSNTokenizerModel(MSNTokenizerConfig(**tiny_config_kwargs()))
+    mse = MSNTokenizerModel(MSNTokenizerConfig(**tiny_config_kwargs(decoder_objective="mse")))
+    report = {"fad_model": "YAMNet (test)", "split": "test",
+              "systems": {"FM": {"latent_error": 0.36612, "fad": 111.844, "mos_ovrl": None},
+                          "MSE": {"latent_error": 0.2, "fad": 74.3}},
+              # as report.json holds them: through JSON (id2label's integer keys become strings)
+              "configs": {"FM": {**json.loads(json.dumps(fm.config.to_dict())), "_name_or_path": "elsewhere",
+                                 "transformers_version": "x"},
+                          "MSE": json.loads(json.dumps(mse.config.to_dict()))}}
+    dataset = {"name": "demo", "type": "demo-corpus", "split": "test"}
+    results = fm.hub_model_index(report, dataset)
+    assert results[0]["metrics"] == [
+        {"type": "latent_error", "value": 0.3661, "name": "latent error (Table I, all clips)"},
+        {"type": "fad", "value": 111.844, "name": "FAD (YAMNet (test))"}]
+    assert mse.hub_model_index(report, dataset)[0]["metrics"][0]["value"] == 0.2
+    folder = export_for_hub(fm, tmp_path / "hub", repo_id="org/tok", model_index=results)
+    front = yaml.safe_load((folder / "README.md").read_text().split("---")[1])
+    assert front["model-index"][0]["results"] == results and front["pipeline_tag"] == "audio-to-audio"
+    report["configs"]["MSE"] = report["configs"]["FM"]
+    with pytest.raises(ValueError, match="cannot tell this tokenizer's row"):
+        fm.hub_model_index(report, dataset)
+    assert fm.hub_model_index(report, dataset, row="FM") == results
