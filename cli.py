@@ -307,7 +307,25 @@ def export(args: argparse.Namespace) -> int:
     from .modeling.hub_export import export_for_hub
     from .processing.pretokenized import weights_sha256
 
-    model, processor = _load(args.model)
+    processor_config = Path(args.model) / "processor_config.json"
+    lm_msn = (processor_config.exists()
+              and json.loads(processor_config.read_text()).get("processor_class") == "AudioTokenProcessor")
+    card: dict[str, Any] = {}
+    auto_class = "AutoModel"
+    if lm_msn:  # a merged LM-MSN folder: a plain causal LM (no remote code) with the package's processor
+        from transformers import AutoModelForCausalLM, AutoProcessor
+
+        from .modeling.lm_msn import lm_msn_card_fields
+
+        if not args.sound_tokenizer:
+            raise ValueError("an LM-MSN folder needs --sound-tokenizer (the Hub id or folder of the MSN tokenizer "
+                             "whose codes it reads and writes)")
+        model = AutoModelForCausalLM.from_pretrained(args.model).eval()
+        processor = AutoProcessor.from_pretrained(args.model)
+        card = lm_msn_card_fields(model, processor, args.sound_tokenizer, args.base_model)
+        auto_class = "AutoModelForCausalLM"
+    else:
+        model, processor = _load(args.model)
     notes = ""
     config_file = Path(args.model) / "training_config.json"
     if config_file.exists():
@@ -326,15 +344,16 @@ def export(args: argparse.Namespace) -> int:
                  f"{dataset['name']} ({dataset['split']} split, {report.get('clips', '?')} clips), by this package's "
                  f"evaluation; small-scale numbers, not the paper's benchmarks.\n\n{notes}")
     folder = export_for_hub(model, Path(args.out).resolve(), processor, repo_id=args.repo_id,
-                            extra_card_fields={"training_notes": notes}, model_index=model_index)
+                            extra_card_fields={**card, "training_notes": notes}, model_index=model_index,
+                            card_template="lm_msn.md" if lm_msn else None)
     print(f"exported to {folder}")
     if args.no_check:
         return 0
     # load it as a Hub user would: a fresh interpreter that never imports soundlm, and the same weights
     check = (
         "import hashlib, sys, torch\n"
-        "from transformers import AutoModel\n"
-        f"model = AutoModel.from_pretrained({str(folder)!r}, trust_remote_code=True).eval()\n"
+        f"from transformers import {auto_class}\n"
+        f"model = {auto_class}.from_pretrained({str(folder)!r}, trust_remote_code=True).eval()\n"
         "assert not any(name.split('.')[0] == 'soundlm' for name in sys.modules), 'soundlm was imported'\n"
         "digest = hashlib.sha256()\n"
         "for name, tensor in sorted(model.state_dict().items()):\n"
@@ -448,6 +467,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-check", action="store_true")
     p.add_argument("--results", help="an evaluation report.json (e.g. runs/demo/mint_report/report.json) whose "
                                      "numbers go into the card's model-index")
+    p.add_argument("--sound-tokenizer", help="LM-MSN: the Hub id or folder of its sound tokenizer (for the card)")
+    p.add_argument("--base-model", help="LM-MSN: the base LLM's Hub id (the card's base_model)")
     p.add_argument("--results-row", help="tokenizer reports: the row of this model (default: the row whose config "
                                          "is this model's)")
     p.add_argument("--dataset-name", default="soundlm demo corpus (Debian packages)",

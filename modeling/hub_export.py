@@ -144,6 +144,10 @@ def _map_nested_feature_extractor(folder: Path, reference: str) -> None:
         path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
 
 
+def _is_transformers_class(obj: Any) -> bool:
+    return type(obj).__module__.split(".")[0] == "transformers"
+
+
 def export_for_hub(
     model: PreTrainedModel,
     folder: str | Path,
@@ -151,6 +155,7 @@ def export_for_hub(
     repo_id: str = "your-org/model",
     extra_card_fields: dict[str, str] | None = None,
     model_index: list[dict[str, Any]] | None = None,
+    card_template: str | None = None,
 ) -> Path:
     """
     Save ``model`` (and its ``processor`` or feature extractor) with their code and a model card into ``folder``.
@@ -164,6 +169,9 @@ def export_for_hub(
         extra_card_fields (`dict`, *optional*): more template fields, e.g. `{"training_notes": ...}`.
         model_index (`list[dict]`, *optional*): measured `model-index` results (task, dataset, metrics; e.g. the
             family's `hub_model_index(report, dataset)`), written into the card's front matter.
+        card_template (`str`, *optional*): the card template when the model is transformers' own class (LM-MSN's
+            merged LLM: a plain causal LM whose processor is the package's); its fields come in
+            ``extra_card_fields``. transformers' classes are neither copied nor mapped: they load without remote code.
 
     Returns:
         `Path`: ``folder``.
@@ -173,36 +181,40 @@ def export_for_hub(
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     extractor = getattr(processor, "feature_extractor", None) if processor is not None else None
-    objects = [model.config, model] + [obj for obj in (processor, extractor) if obj is not None]
-    references, code_files = _copy_code(objects, folder)
-    auto_map = {
-        "AutoConfig": references[type(model.config).__name__],
-        "AutoModel": references[type(model).__name__],
-    }
-    # a family whose model is registered with a task Auto class (MINT stage 1: AutoModelForPreTraining) maps it too
-    auto_map[getattr(model, "hub_auto_class", "AutoModel")] = references[type(model).__name__]
+    objects = [obj for obj in (model.config, model, processor, extractor)
+               if obj is not None and not _is_transformers_class(obj)]
+    references, code_files = _copy_code(objects, folder) if objects else ({}, [])
+    auto_map = {}
+    if type(model).__name__ in references:
+        auto_map = {"AutoConfig": references[type(model.config).__name__],
+                    "AutoModel": references[type(model).__name__]}
+        # a family registered with a task Auto class (MINT stage 1: AutoModelForPreTraining) maps that one too
+        auto_map[getattr(model, "hub_auto_class", "AutoModel")] = references[type(model).__name__]
     model.save_pretrained(folder)
     if processor is not None:
-        auto_class = _processor_auto_class(processor)
-        auto_map[auto_class] = references[type(processor).__name__]
         processor.save_pretrained(folder)
-        name = "processor_config.json" if auto_class == "AutoProcessor" else "preprocessor_config.json"
-        _add_auto_map(folder / name, {auto_class: auto_map[auto_class]})
-        if auto_class == "AutoProcessor" and extractor is not None:
-            _map_nested_feature_extractor(folder, references[type(extractor).__name__])
-    _add_auto_map(folder / "config.json", auto_map)
-    (folder / "README.md").write_text(render_card(model, repo_id, code_files, extra_card_fields, model_index))
+        if type(processor).__name__ in references:
+            auto_class = _processor_auto_class(processor)
+            auto_map[auto_class] = references[type(processor).__name__]
+            name = "processor_config.json" if auto_class == "AutoProcessor" else "preprocessor_config.json"
+            _add_auto_map(folder / name, {auto_class: auto_map[auto_class]})
+            if auto_class == "AutoProcessor" and extractor is not None and type(extractor).__name__ in references:
+                _map_nested_feature_extractor(folder, references[type(extractor).__name__])
+    if auto_map:
+        _add_auto_map(folder / "config.json", auto_map)
+    card = render_card(model, repo_id, code_files, extra_card_fields, model_index, card_template)
+    (folder / "README.md").write_text(card)
     return folder
 
 
 def render_card(
     model: PreTrainedModel, repo_id: str, code_files: list[str], extra_fields: dict[str, str] | None = None,
-    model_index: list[dict[str, Any]] | None = None,
+    model_index: list[dict[str, Any]] | None = None, card_template: str | None = None,
 ) -> str:
     """Fill the model's card template with its `hub_card_fields()`, and add ``model_index`` (measured results) to
     its front matter. `model.hub_card_template` is a file name in `hub_cards/` (the package's families) or an
     absolute path (a family kept elsewhere)."""
-    template_name = getattr(model, "hub_card_template", None)
+    template_name = card_template or getattr(model, "hub_card_template", None)
     if not template_name:
         raise ValueError(f"{type(model).__name__} names no card template: set hub_card_template (a file of hub_cards/)")
     if Path(template_name).is_absolute():
@@ -214,7 +226,7 @@ def render_card(
         "code_files": ", ".join(f"`{name}`" for name in code_files),
         "date": date.today().isoformat(),
         "training_notes": "",
-        **model.hub_card_fields(),
+        **(model.hub_card_fields() if hasattr(model, "hub_card_fields") else {}),
         **(extra_fields or {}),
     }
     card = string.Template(template).substitute(fields)

@@ -227,3 +227,31 @@ def test_evaluate_scores_captions_and_labels_against_a_manifest(tmp_path, capsys
     predictions.write_text(json.dumps({"path": str(tmp_path / "nowhere.wav"), "text": "x"}) + "\n")
     assert main(["evaluate", str(predictions), "--references", str(manifest)]) == 2
     assert "no prediction" in capsys.readouterr().err
+
+
+def test_export_of_a_merged_lm_msn_folder(tmp_path, capsys):
+    """A merged LM-MSN folder exports as a plain causal LM (no model code copied) with the processor as remote code
+    and its card; the fresh-process check loads both and finds the same weights."""
+    from helpers import save_tiny_audio_llm
+
+    from soundlm.modeling.lm_msn import merge_audio_llm
+
+    torch.manual_seed(0)
+    adapter, base, _ = save_tiny_audio_llm(tmp_path / "llm", codebook_size=64)
+    merged = merge_audio_llm(adapter, tmp_path / "merged", base_model=base)
+    capsys.readouterr()
+    assert main(["export", merged, str(tmp_path / "hub"), "--repo-id", "org/lm-msn"]) == 2
+    assert "--sound-tokenizer" in capsys.readouterr().err
+    assert main(["export", merged, str(tmp_path / "hub"), "--repo-id", "org/lm-msn", "--sound-tokenizer",
+                 "org/msn-tokenizer", "--base-model", "org/base-llm"]) == 0
+    assert "remote-code load ok: LlamaForCausalLM, weights identical" in capsys.readouterr().out
+    hub = tmp_path / "hub"
+    # transformers' own model class: no AutoConfig / AutoModel entry, only the processor's
+    assert json.loads((hub / "config.json").read_text())["auto_map"] == {
+        "AutoProcessor": "processing_lm_msn.AudioTokenProcessor"}
+    assert json.loads((hub / "processor_config.json").read_text())["auto_map"] == {
+        "AutoProcessor": "processing_lm_msn.AudioTokenProcessor"}
+    assert not (hub / "modeling_llama.py").exists() and (hub / "processing_lm_msn.py").exists()
+    front = (hub / "README.md").read_text().split("---")[1]
+    assert "pipeline_tag: text-to-audio" in front and "base_model: org/base-llm" in front
+    assert "org/msn-tokenizer" in (hub / "README.md").read_text() and "$" not in (hub / "README.md").read_text()

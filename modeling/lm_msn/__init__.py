@@ -17,6 +17,7 @@ from .generation_lm_msn import (
 from .modeling_lm_msn import (
     LMMSNLossOutput,
     init_new_embedding_rows,
+    lm_msn_card_fields,
     lm_msn_loss,
     load_audio_llm,
     merge_audio_llm,
@@ -42,6 +43,7 @@ __all__ = [
     "lm_msn_loss",
     "load_audio_llm",
     "load_pretrained_smollm2",
+    "lm_msn_card_fields",
     "merge_audio_llm",
     "naive_lm_msn_loss",
     "prepare_audio_llm",

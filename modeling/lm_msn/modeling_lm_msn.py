@@ -195,6 +195,23 @@ def merge_audio_llm(adapter_path: str | os.PathLike, out_dir: str | os.PathLike,
     return os.fspath(out_dir)
 
 
+def lm_msn_card_fields(model: PreTrainedModel, processor, sound_tokenizer: str, base_model: str | None = None
+                       ) -> dict[str, str]:
+    """The values of `hub_cards/lm_msn.md` for a merged audio LLM and its `AudioTokenProcessor`; ``sound_tokenizer``
+    names the tokenizer (Hub id or folder) whose codes the model reads and writes, ``base_model`` the LLM it was
+    fine-tuned from (a Hub id goes into the card's front matter)."""
+    return {
+        "base_model": base_model or "not recorded",
+        "base_model_line": f"base_model: {base_model}\n" if base_model else "",
+        "codebook_size": str(processor.codebook_size),
+        "last_code": str(processor.codebook_size - 1),
+        "vocab_size": str(processor.vocab_size),
+        "audio_token_offset": str(processor.audio_token_offset),
+        "sound_tokenizer": sound_tokenizer,
+        "parameters": f"{sum(p.numel() for p in model.parameters()) / 1e6:.1f} M",
+    }
+
+
 # ----------------------------------------------------------------------------------------------------------
 # Loss
 # ----------------------------------------------------------------------------------------------------------
