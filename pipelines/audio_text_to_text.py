@@ -10,7 +10,8 @@ from ..modeling.lm_msn.generation_lm_msn import generate_text, sound_tokenizer_w
 from ..modeling.mint import MintForConditionalGeneration
 from ..processing.feature_extraction_msn import MSNFeatureExtractor
 from ..processing.tasks import audio_segment, load_lm_msn_prompts, text_segment
-from .base import BatchedAudioPipeline, is_lm_msn, load_sound_tokenizer
+from .base import BatchedAudioPipeline
+from .lm_msn_support import is_lm_msn, load_sound_tokenizer
 
 CAPTION_PROMPT = "Generate audio caption:"  # MINT's Table 1 captioning prompt (WavCaps, FreeSound, Clotho)
 

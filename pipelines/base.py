@@ -48,24 +48,3 @@ class BatchedAudioPipeline(Pipeline):
         """Floating-point inputs in the pipeline's `dtype` (ids and masks untouched)."""
         return {key: value.to(self.dtype) if torch.is_tensor(value) and value.is_floating_point() else value
                 for key, value in tensors.items()}
-
-
-def load_sound_tokenizer(sound_tokenizer: Any, device: torch.device | None = None):
-    """The MSN tokenizer that reads and writes an LM-MSN model's audio tokens: a model, or a saved folder."""
-    from ..modeling.msn_tokenizer import MSNTokenizerModel
-
-    if sound_tokenizer is None:
-        raise ValueError("an LM-MSN model needs its sound tokenizer: pass sound_tokenizer=<folder or "
-                         "MSNTokenizerModel> to pipeline(...)")
-    if not isinstance(sound_tokenizer, MSNTokenizerModel):
-        sound_tokenizer = MSNTokenizerModel.from_pretrained(sound_tokenizer)
-    sound_tokenizer = sound_tokenizer.eval()
-    return sound_tokenizer if device is None else sound_tokenizer.to(device)
-
-
-def is_lm_msn(processor: Any) -> bool:
-    """Whether a pipeline's processor is LM-MSN's (`AudioTokenProcessor`): the model is then a causal LM that reads
-    and writes sound tokens."""
-    from ..processing.processing_lm_msn import AudioTokenProcessor
-
-    return isinstance(processor, AudioTokenProcessor)

@@ -9,7 +9,8 @@ from transformers import TextToAudioPipeline
 
 from ..modeling.lm_msn.generation_lm_msn import generate_audio, sound_tokenizer_window_frames
 from ..processing.tasks import load_lm_msn_prompts, text_segment
-from .base import BatchedAudioPipeline, is_lm_msn, load_sound_tokenizer
+from .base import BatchedAudioPipeline
+from .lm_msn_support import is_lm_msn, load_sound_tokenizer
 
 
 class LMMSNTextToAudioPipeline(BatchedAudioPipeline, TextToAudioPipeline):
