@@ -831,3 +831,27 @@ def test_ranking_scores_serve_multi_label_metrics():
     targets[0, 0] = targets[1, 1] = targets[2, 0] = targets[2, 2] = 1  # several labels per clip
     result = multilabel_scores(scores.numpy(), targets.numpy())
     assert 0.0 <= result["mAP"] <= 1.0 and set(result["per_class"]) == {str(i) for i in range(len(CANDIDATES))}
+
+
+@pytest.mark.parametrize("stage", ["pretraining", "generation"])
+def test_training_steps_under_bf16_autocast_on_cpu_stay_finite(stage):
+    """Five AdamW steps of each stage under `torch.autocast("cpu", dtype=torch.bfloat16)` (what `--bf16` gives on a
+    CPU): every loss and every gradient finite, and the trained weights moved."""
+    model = (stage1() if stage == "pretraining" else stage2()).train()
+    ids, mask = captions(4, 6, pad_last_row=2)
+    inputs = {"input_ids": ids, "attention_mask": mask, "audio_embeds": audio_embeds(4)}
+    if stage == "generation":
+        inputs = {"qformer_input_ids": ids, "qformer_attention_mask": mask, "audio_embeds": audio_embeds(4),
+                  "input_ids": torch.randint(3, 40, (4, 5)), "labels": torch.randint(3, 40, (4, 5))}
+    trained = [p for p in model.parameters() if p.requires_grad]
+    before = [p.detach().clone() for p in trained]
+    optimizer = torch.optim.AdamW(trained, lr=1e-3)
+    for _ in range(5):
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            out = model(**inputs)
+        assert torch.isfinite(out.loss)
+        out.loss.backward()
+        assert all(torch.isfinite(p.grad).all() for p in trained if p.grad is not None)
+        optimizer.step()
+        optimizer.zero_grad()
+    assert any(not torch.equal(a, b) for a, b in zip(before, trained))

@@ -148,3 +148,25 @@ def test_preconditioned_oracle_lands_on_the_data_and_has_zero_loss():
         t_, a = flow._path(torch.full((4000,), t), x1)
         residual = (a * x1 - t_ * x0) / torch.sqrt(a**2 + t_**2)
         assert float(residual.std()) == pytest.approx(1.0, abs=0.05)
+
+
+@pytest.mark.parametrize("prediction", ["velocity", "data", "preconditioned"])
+def test_decoding_is_finite_for_every_step_count_from_1_to_64(prediction):
+    """A tokenizer's decoder, untrained (random weights, the least tame), gives finite latents and audio for every
+    Euler step count 1..64, from noise of temperature 1 and 0; Heun too for the velocity form (the others refuse it)."""
+    from helpers import tiny_config_kwargs
+
+    from soundlm import MSNTokenizerConfig, MSNTokenizerModel
+
+    torch.manual_seed(0)
+    model = MSNTokenizerModel(MSNTokenizerConfig(**tiny_config_kwargs(flow_prediction=prediction))).eval()
+    codes = torch.randint(0, model.config.codebook_size, (1, 1, 12), generator=torch.Generator().manual_seed(1))
+    schedulers = ["euler", "heun"] if prediction == "velocity" else ["euler"]
+    for scheduler in schedulers:
+        for steps in range(1, 65):
+            for temperature in (1.0, 0.0):
+                latents = model.decode_latents(codes, num_steps=steps, scheduler=scheduler, temperature=temperature,
+                                               generator=torch.Generator().manual_seed(steps))
+                assert torch.isfinite(latents).all(), (scheduler, steps, temperature)
+    audio = model.decode(codes, num_steps=64).audio_values
+    assert torch.isfinite(audio).all()
