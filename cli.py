@@ -35,7 +35,7 @@ logger = logging.getLogger("soundlm")
 def _load(model_dir: str):
     """The model of a saved folder and its processor (feature extractor), through the Auto classes, so every
     registered model family loads the same way."""
-    from transformers import AutoConfig, AutoFeatureExtractor, AutoProcessor
+    from transformers import AutoFeatureExtractor, AutoProcessor
 
     from . import modeling  # noqa: F401  (importing it registers the families with the Auto classes)
 
@@ -47,7 +47,6 @@ def _load(model_dir: str):
         processor = AutoFeatureExtractor.from_pretrained(model_dir)
     else:
         processor = None
-    del AutoConfig
     return model, processor
 
 
@@ -218,8 +217,7 @@ def classify(args: argparse.Namespace) -> int:
 def generate(args: argparse.Namespace) -> int:
     import re
 
-    import numpy as np
-    import soundfile as sf
+    from .processing.audio_io import write_audio
 
     pipe = _pipeline("text-to-audio", args, sound_tokenizer=args.sound_tokenizer)
     out_dir = Path(args.out_dir)
@@ -230,39 +228,20 @@ def generate(args: argparse.Namespace) -> int:
     done, failed = _run_batches(pipe, args.text, args.batch_size, call, "generate")
     for index, (text, result) in enumerate(done):
         name = f"{index:03d}_{re.sub(r'[^A-Za-z0-9]+', '_', text).strip('_')[:60]}.wav"
-        audio = np.clip(result["audio"], -1.0, 1.0)
-        sf.write(out_dir / name, audio.T, result["sampling_rate"], subtype="PCM_16")
+        write_audio(out_dir / name, result["audio"], result["sampling_rate"])
         print(out_dir / name)
     return _summary("generated", len(done), failed)
-
-
-def _read_references(path: str, path_column: str) -> dict[str, list[dict]]:
-    """Rows of a CSV / JSONL manifest by the resolved path of their audio (relative paths are relative to the
-    manifest's folder, as the package's manifests write them)."""
-    import csv
-
-    manifest = Path(path)
-    if manifest.suffix == ".csv":
-        with open(manifest, newline="") as handle:
-            rows = list(csv.DictReader(handle))
-    elif manifest.suffix in (".jsonl", ".json"):
-        rows = [json.loads(line) for line in manifest.read_text().splitlines() if line.strip()]
-    else:
-        raise ValueError(f"--references must be a .csv or .jsonl manifest, got {path!r}")
-    by_path: dict[str, list[dict]] = {}
-    for row in rows:
-        if path_column not in row:
-            raise ValueError(f"--references {path!r} has no {path_column!r} column (columns: {sorted(row)})")
-        by_path.setdefault(str((manifest.parent / row[path_column]).resolve()), []).append(row)
-    return by_path
 
 
 def evaluate(args: argparse.Namespace) -> int:
     """Scores `soundlm caption` / `soundlm classify` output against a manifest's captions / labels."""
     from .evaluation.captioning import caption_scores
     from .evaluation.classification import accuracy
+    from .processing.audio_datasets import manifest_rows
 
-    references = _read_references(args.references, args.path_column)
+    references: dict[str, list[dict]] = {}
+    for audio_path, row in manifest_rows(args.references, args.path_column):
+        references.setdefault(audio_path, []).append(row)
     predictions = [json.loads(line) for line in Path(args.predictions).read_text().splitlines() if line.strip()]
     matched, failed = [], []
     for record in predictions:
@@ -444,7 +423,8 @@ def main(argv: list[str] | None = None) -> int:
         epilog="example: soundlm evaluate captions.jsonl --references work/corpus/manifest.csv --out scores.json")
     p.add_argument("predictions", help="JSONL written by soundlm caption or soundlm classify")
     p.add_argument("--references", required=True, help="CSV / JSONL manifest with the audio paths and references")
-    p.add_argument("--path-column", default="path")
+    p.add_argument("--path-column", help="the audio path column (default: the first of path, file_name, audio, "
+                                         "audio_path present, as manifests are read everywhere)")
     p.add_argument("--caption-column", default="caption")
     p.add_argument("--label-column", default="label")
     p.add_argument("--out", help="JSON file of the scores")

@@ -25,13 +25,14 @@ import shutil
 from pathlib import Path
 
 import numpy as np
-import soundfile as sf
 import torch
 
 from ..modeling.msn_tokenizer import MSNTokenizerModel
 from ..processing.audio_datasets import read_row_audio
+from ..processing.audio_io import write_audio
 from ..processing.latent_cache import build_latent_cache
 from .reconstruction import load_named_tokenizers
+from .tokenizer_report import plot_log_mel_rows
 
 SELF_CHECK = """
 <script>
@@ -74,37 +75,6 @@ pre#selfcheck { display: none; }
 
 def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_")
-
-
-def _write_wav(path: Path, audio: np.ndarray, sampling_rate: int) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    sf.write(path, np.clip(audio, -1.0, 1.0).T, sampling_rate, subtype="PCM_16")
-
-
-def _spectrograms(audio: dict[str, np.ndarray], sampling_rate: int, title: str, path: Path) -> None:
-    """Log-mel spectrograms of every system of one clip, one row each."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from transformers.audio_utils import mel_filter_bank
-
-    filters = torch.from_numpy(mel_filter_bank(num_frequency_bins=513, num_mel_filters=80, min_frequency=0.0,
-                                               max_frequency=sampling_rate / 2, sampling_rate=sampling_rate,
-                                               norm="slaney", mel_scale="slaney").astype(np.float32))
-    figure, axes = plt.subplots(len(audio), 1, figsize=(9, 1.2 * len(audio)), sharex=True)
-    for axis, (name, clip) in zip(np.atleast_1d(axes), audio.items()):
-        mono = torch.from_numpy(np.ascontiguousarray(clip.mean(0), dtype=np.float32))
-        power = torch.stft(mono, 1024, 256, window=torch.hann_window(1024), return_complex=True).abs() ** 2
-        axis.imshow(torch.log10((filters.T @ power).clamp(min=1e-10)).numpy(), origin="lower", aspect="auto",
-                    vmin=-8, vmax=2, cmap="magma")
-        axis.set_ylabel(name, rotation=0, ha="right", fontsize=7)
-        axis.set_yticks([])
-    figure.suptitle(title, fontsize=9)
-    figure.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=90)
-    plt.close(figure)
 
 
 def _code_strip(codes: np.ndarray, codebook_size: int, path: Path) -> None:
@@ -244,7 +214,7 @@ def listening_report(
                         f"</h2><table><tr><th>system</th><th>listen</th></tr>")
             for system, clip in audio.items():
                 path = out / "audio" / clip_id / f"{_slug(system)}.wav"
-                _write_wav(path, clip, rate)
+                write_audio(path, clip, rate)
                 body.append(f"<tr><td>{html.escape(system)}</td><td><audio controls preload=\"metadata\" "
                             f"src=\"{path.relative_to(out).as_posix()}\"></audio></td></tr>")
             body.append("</table>")
@@ -255,7 +225,8 @@ def listening_report(
                             f"title=\"{' '.join(map(str, tokens[:400]))}\" src=\"{strip.relative_to(out).as_posix()}\">"
                             "</p>")
             picture = out / "img" / f"{clip_id}_spectrograms.png"
-            _spectrograms(audio, rate, f"{category}: log-mel spectrograms", picture)
+            plot_log_mel_rows(audio, rate, f"{category}: log-mel spectrograms", picture, width=9.0, row_height=1.2,
+                              dpi=90, label_size=7)
             body.append(f"<p><img class=\"spectrogram\" alt=\"spectrograms\" src=\""
                         f"{picture.relative_to(out).as_posix()}\"></p>")
     for report in reports:

@@ -39,6 +39,7 @@ from typing import Any
 import torch
 
 from ..modeling.lm_msn import generate_audio, generate_text, load_audio_llm, sound_tokenizer_window_frames
+from ..processing.audio_io import write_audio
 from ..processing.pretokenized import load_pretokenized
 from ..processing.tasks import audio_segment, load_lm_msn_prompts, text_segment
 from .captioning import caption_scores
@@ -160,7 +161,6 @@ def lm_msn_report(adapter: str, pretokenized: str, sound_tokenizer: str | None, 
                                    decode_kwargs={"num_steps": num_steps,
                                                   "generator": torch.Generator().manual_seed(seed)},
                                    do_sample=True, top_k=top_k, temperature=temperature)
-        import soundfile as sf
 
         from ..processing.audio_datasets import read_row_audio
 
@@ -169,7 +169,7 @@ def lm_msn_report(adapter: str, pretokenized: str, sound_tokenizer: str | None, 
         for index, (row, item) in enumerate(zip(chosen, generated)):
             path = folder / f"{index}_{'_'.join(row['caption'].split())[:60]}.wav"
             audio = item.audio_values.clamp(-1, 1)
-            sf.write(path, audio.T.numpy(), rate, subtype="PCM_16")
+            write_audio(path, audio.numpy(), rate)
             reference, _ = read_row_audio(row, sampling_rate=rate, channels=1)
             sounds.append({"caption": row["caption"], "codes": len(item.audio_codes), "complete": item.complete,
                            "seconds": audio.shape[-1] / rate, "wav": str(path),

@@ -47,6 +47,7 @@ import torch
 
 from ..modeling.msn_tokenizer import MSNTokenizerModel
 from ..processing.audio_datasets import read_row_audio
+from ..processing.audio_io import write_audio
 from ..processing.latent_cache import LatentCache, build_latent_cache, frontend_signature
 from .frechet import fad
 from .reconstruction import add_tokenizer_arguments, load_named_tokenizers, reconstruction_table
@@ -177,9 +178,9 @@ def plot_fad(result: dict, path: Path) -> None:
     plt.close(figure)
 
 
-def plot_spectrograms(audio: dict[str, list[np.ndarray]], categories: list[str], sampling_rate: int,
-                      systems: list[str], out_dir: Path) -> list[Path]:
-    """One PNG per category: log-mel spectrograms of its first clip, one system per row."""
+def plot_log_mel_rows(audio: dict[str, np.ndarray], sampling_rate: int, title: str, path: Path,
+                      width: float = 8.0, row_height: float = 1.6, dpi: int = 100, label_size: int = 8) -> None:
+    """One PNG of log-mel spectrograms (80 bands) of ``audio`` ({row label: (channels, samples)}), one row each."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -189,22 +190,30 @@ def plot_spectrograms(audio: dict[str, list[np.ndarray]], categories: list[str],
     filters = torch.from_numpy(mel_filter_bank(num_frequency_bins=513, num_mel_filters=80, min_frequency=0.0,
                                                max_frequency=sampling_rate / 2, sampling_rate=sampling_rate,
                                                norm="slaney", mel_scale="slaney").astype(np.float32))
+    figure, axes = plt.subplots(len(audio), 1, figsize=(width, row_height * len(audio)), sharex=True)
+    for axis, (label, clip) in zip(np.atleast_1d(axes), audio.items()):
+        mono = torch.from_numpy(np.ascontiguousarray(clip.mean(0), dtype=np.float32))
+        power = torch.stft(mono, 1024, 256, window=torch.hann_window(1024), return_complex=True).abs() ** 2
+        axis.imshow(torch.log10((filters.T @ power).clamp(min=1e-10)).numpy(), origin="lower", aspect="auto",
+                    vmin=-8, vmax=2, cmap="magma")
+        axis.set_ylabel(label, rotation=0, ha="right", fontsize=label_size)
+        axis.set_yticks([])
+    figure.suptitle(title, fontsize=9)
+    figure.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=dpi)
+    plt.close(figure)
+
+
+def plot_spectrograms(audio: dict[str, list[np.ndarray]], categories: list[str], sampling_rate: int,
+                      systems: list[str], out_dir: Path) -> list[Path]:
+    """One PNG per category: log-mel spectrograms of its first clip, one system per row."""
     written = []
     for category in sorted(set(categories)):
         index = categories.index(category)
-        figure, axes = plt.subplots(len(systems), 1, figsize=(8, 1.6 * len(systems)), sharex=True)
-        for axis, system in zip(np.atleast_1d(axes), systems):
-            clip = torch.from_numpy(np.ascontiguousarray(audio[system][index].mean(0), dtype=np.float32))
-            power = torch.stft(clip, 1024, 256, window=torch.hann_window(1024), return_complex=True).abs() ** 2
-            axis.imshow(torch.log10((filters.T @ power).clamp(min=1e-10)).numpy(), origin="lower", aspect="auto",
-                        vmin=-8, vmax=2, cmap="magma")
-            axis.set_ylabel(system, rotation=0, ha="right", fontsize=8)
-            axis.set_yticks([])
-        figure.suptitle(f"{category}: log-mel spectrograms (80 bands, {sampling_rate} Hz)", fontsize=9)
-        figure.tight_layout()
         written.append(out_dir / f"spectrogram_{category}.png")
-        figure.savefig(written[-1], dpi=100)
-        plt.close(figure)
+        plot_log_mel_rows({system: audio[system][index] for system in systems}, sampling_rate,
+                          f"{category}: log-mel spectrograms (80 bands, {sampling_rate} Hz)", written[-1])
     return written
 
 
@@ -222,8 +231,6 @@ def write_examples(audio: dict[str, list[np.ndarray]], categories: list[str], sa
     """The first clip of each category as heard through each system: `<category>__<system>.wav`, to listen to."""
     import re
 
-    import soundfile as sf
-
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
     for category in sorted(set(categories)):
@@ -231,7 +238,7 @@ def write_examples(audio: dict[str, list[np.ndarray]], categories: list[str], sa
         for system in systems:
             slug = re.sub(r"[^a-z0-9]+", "_", system.lower()).strip("_")
             written.append(out_dir / f"{category}__{slug}.wav")
-            sf.write(written[-1], np.clip(audio[system][index], -1.0, 1.0).T, sampling_rate, subtype="PCM_16")
+            write_audio(written[-1], audio[system][index], sampling_rate)
     return written
 
 

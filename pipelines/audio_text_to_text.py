@@ -4,13 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-import torch
-
 from ..modeling.lm_msn.generation_lm_msn import generate_text, sound_tokenizer_window_frames
 from ..modeling.mint import MintForConditionalGeneration
 from ..processing.feature_extraction_msn import MSNFeatureExtractor
 from ..processing.tasks import audio_segment, load_lm_msn_prompts, text_segment
-from .base import BatchedAudioPipeline
+from .base import BatchedAudioPipeline, codes_per_clip
 from .lm_msn_support import is_lm_msn, load_sound_tokenizer
 
 CAPTION_PROMPT = "Generate audio caption:"  # MINT's Table 1 captioning prompt (WavCaps, FreeSound, Clotho)
@@ -90,14 +88,10 @@ class AudioTextToTextPipeline(BatchedAudioPipeline):
         kwargs = {"max_new_tokens": 32, "do_sample": False, **(generate_kwargs or {})}
         if self.sound_tokenizer is None:
             return {"tokens": self.model.generate(**model_inputs, **kwargs)}
-        values, mask = model_inputs["input_values"], model_inputs["padding_mask"]
-        encoded = self.sound_tokenizer.encode(values.to(self.sound_tokenizer.dtype), padding_mask=mask)
-        frames = (encoded.frame_mask.sum(-1) if encoded.frame_mask is not None
-                  else torch.full((values.shape[0],), encoded.audio_codes.shape[-1]))
         window = sound_tokenizer_window_frames(self.sound_tokenizer.config)
-        prompts = [self.processor.chat_segments([audio_segment(codes[0, : min(int(count), window)].tolist()),
-                                                 text_segment("\n" + model_inputs["prompt"])])
-                   for codes, count in zip(encoded.audio_codes, frames)]
+        clips = codes_per_clip(self.sound_tokenizer, model_inputs["input_values"], model_inputs["padding_mask"])
+        prompts = [self.processor.chat_segments([audio_segment(codes[0, :window].tolist()),
+                                                 text_segment("\n" + model_inputs["prompt"])]) for codes in clips]
         max_new_tokens = kwargs.pop("max_new_tokens")
         return {"texts": generate_text(self.model, self.processor, prompts, max_new_tokens=max_new_tokens, **kwargs)}
 

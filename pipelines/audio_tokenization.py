@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .base import BatchedAudioPipeline
+from .base import BatchedAudioPipeline, codes_per_clip
 
 
 class AudioTokenizationPipeline(BatchedAudioPipeline):
@@ -78,14 +78,10 @@ class AudioTokenizationPipeline(BatchedAudioPipeline):
             audio = self.model.decode(model_inputs["audio_codes"], num_steps=num_steps, scheduler=scheduler,
                                       temperature=temperature, generator=generator).audio_values
             return {"audio": audio.float()}
-        values, mask = model_inputs["input_values"], model_inputs["padding_mask"]
-        encoded = self.model.encode(values.to(self.dtype), padding_mask=mask)
-        frames = (encoded.frame_mask.sum(-1) if encoded.frame_mask is not None
-                  else torch.full((values.shape[0],), encoded.audio_codes.shape[-1]))
-        return {"audio_codes": encoded.audio_codes, "frames": frames}
+        return {"audio_codes": codes_per_clip(self.model, model_inputs["input_values"], model_inputs["padding_mask"])}
 
     def postprocess(self, model_outputs: dict[str, Any]) -> list[dict[str, Any]]:
         if "audio" in model_outputs:
             return [{"audio": clip.numpy(), "sampling_rate": self.model.sample_rate} for clip in model_outputs["audio"]]
-        return [{"audio_codes": codes[:, : int(frames)].numpy(), "frame_rate": self.model.frame_rate}
-                for codes, frames in zip(model_outputs["audio_codes"], model_outputs["frames"])]
+        return [{"audio_codes": codes.numpy(), "frame_rate": self.model.frame_rate}
+                for codes in model_outputs["audio_codes"]]

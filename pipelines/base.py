@@ -48,3 +48,12 @@ class BatchedAudioPipeline(Pipeline):
         """Floating-point inputs in the pipeline's `dtype` (ids and masks untouched)."""
         return {key: value.to(self.dtype) if torch.is_tensor(value) and value.is_floating_point() else value
                 for key, value in tensors.items()}
+
+
+def codes_per_clip(codec: Any, input_values: torch.Tensor, padding_mask: torch.Tensor | None) -> list[torch.Tensor]:
+    """Each clip's codes `(num_codebooks, frames)` from a codec-shaped model (`encode` -> `audio_codes`,
+    `frame_mask`), cut to the clip's own frames (a padded batch encodes each clip as alone)."""
+    encoded = codec.encode(input_values.to(codec.dtype), padding_mask=padding_mask)
+    if encoded.frame_mask is None:
+        return list(encoded.audio_codes)
+    return [codes[:, : int(frames)] for codes, frames in zip(encoded.audio_codes, encoded.frame_mask.sum(-1))]

@@ -62,7 +62,7 @@ from .audio_io import AudioInputError, load_audio, resample, to_channels, valida
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["AUDIO_DATASET_COLUMNS", "load_audio_dataset", "read_row_audio", "window_spans"]
+__all__ = ["AUDIO_DATASET_COLUMNS", "load_audio_dataset", "manifest_rows", "read_row_audio", "window_spans"]
 
 TEXT_COLUMNS = ("caption", "label", "instruction", "response", "dataset", "split")
 PATH_COLUMNS = ("path", "file_name", "audio", "audio_path")  # the first one present names the audio file
@@ -305,6 +305,26 @@ def _jsonl_lines(path: Path) -> Iterable[tuple[int, dict | None, str]]:
                 yield number, None, f"invalid JSON: expected an object, got {type(row).__name__}"
                 continue
             yield number, row, ""
+
+
+def manifest_rows(manifest: str | os.PathLike, path_column: str | None = None) -> list[tuple[str, dict]]:
+    """`(resolved audio path, row)` for every row of a `.csv` / `.jsonl` manifest, without reading any audio (what
+    scores predictions against a manifest's captions and labels). The path column is ``path_column`` or, as
+    `load_audio_dataset` reads it, the first of `PATH_COLUMNS` present; relative paths are relative to the manifest's
+    folder. A row that is not an object, or has no path, raises `ValueError` naming the file and line."""
+    path = Path(manifest)
+    if path.suffix not in (".csv", ".jsonl"):
+        raise ValueError(f"manifest {str(path)!r} must end in .csv or .jsonl, got {path.suffix!r}")
+    out = []
+    for number, row, problem in (_csv_lines(path) if path.suffix == ".csv" else _jsonl_lines(path)):
+        if row is None:
+            raise ValueError(f"{path}:{number}: {problem}")
+        column = path_column or next((c for c in PATH_COLUMNS if c in row), None)
+        if column is None or not isinstance(row.get(column), str) or not row[column].strip():
+            raise ValueError(f"{path}:{number}: no audio path (column {column or list(PATH_COLUMNS)!r}; columns "
+                             f"{sorted(row)})")
+        out.append((str((path.parent / row[column]).resolve()), row))
+    return out
 
 
 def _read_manifest_rows(

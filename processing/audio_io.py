@@ -55,6 +55,7 @@ __all__ = [
     "resample",
     "to_channels",
     "validate_audio",
+    "write_audio",
 ]
 
 AUDIO_ERROR_CATEGORIES = {
@@ -208,6 +209,13 @@ def load_audio(
     first = _first_sample(start, sr, audio.shape[-1], name)
     last = audio.shape[-1] if end is None else int(round(end * sr))
     return np.ascontiguousarray(audio[:, first:last]), sr
+
+
+def write_audio(path: str | os.PathLike, audio: np.ndarray, sampling_rate: int) -> None:
+    """Write float audio `(channels, samples)` as a 16-bit PCM WAV, clipped to [-1, 1] (the folder is made if
+    needed): the one way reports, the CLI and the demo write sound."""
+    os.makedirs(os.path.dirname(os.fspath(path)) or ".", exist_ok=True)
+    sf.write(path, np.clip(np.asarray(audio), -1.0, 1.0).T, check_sampling_rate(sampling_rate), subtype="PCM_16")
 
 
 def _first_sample(start: float | None, sr: int, total: int, name: str) -> int:

@@ -100,13 +100,14 @@ def _check_source(data: dict) -> None:
         )
 
 
-def build_cache(config: dict) -> LatentCache:
-    """The front-end latents of ``config``'s data, encoded into ``data.cache_dir`` where not cached yet. Trainings
-    that share a front end share the cache: build it once before starting them side by side, so that they do not
-    both encode the corpus."""
+def build_cache(config: dict, model: MSNTokenizerModel | None = None) -> LatentCache:
+    """The front-end latents of ``config``'s data, encoded into ``data.cache_dir`` where not cached yet (by
+    ``model``'s front end; default: a model built from the config). Trainings that share a front end share the
+    cache: build it once before starting them side by side, so that they do not both encode the corpus."""
     config = merged_config(config)
     _check_source(config["data"])
-    model = MSNTokenizerModel(MSNTokenizerConfig(**config["model"]))
+    if model is None:
+        model = MSNTokenizerModel(MSNTokenizerConfig(**config["model"]))
     data = config["data"]
     return build_latent_cache(data["source"], model, data["cache_dir"], window_seconds=data["cache_window_seconds"])
 
@@ -127,9 +128,7 @@ def train(config: dict) -> Path:
     model = MSNTokenizerModel(model_config)
 
     with accelerator.main_process_first():
-        cache = build_latent_cache(
-            data["source"], model, data["cache_dir"], window_seconds=data["cache_window_seconds"]
-        )
+        cache = build_cache(config, model)
     has_splits = any(row.get("split") for row in cache.rows)
     train_indices = cache.select(split=data["train_split"]) if has_splits else list(range(len(cache)))
     if not train_indices:

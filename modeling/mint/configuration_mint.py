@@ -24,6 +24,12 @@ AutoConfig.register(YamnetConfig.model_type, YamnetConfig, exist_ok=True)
 _AUDIO_HIDDEN_SIZE_ATTRIBUTES = ("hidden_size", "d_model")
 
 
+def _check_positive_ints(owner: str, **values: Any) -> None:
+    for name, value in values.items():
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise ValueError(f"{owner}: {name} must be a positive int, got {value!r}")
+
+
 def audio_hidden_size(audio_config: PretrainedConfig) -> int:
     """Width of the sequence the Q-Former cross-attends to, for an audio encoder config.
 
@@ -91,14 +97,10 @@ class MintQFormerConfig(PretrainedConfig):
         encoder_hidden_size: int = 1024,
         **kwargs,
     ):
-        for name, value in (("vocab_size", vocab_size), ("hidden_size", hidden_size),
-                            ("num_hidden_layers", num_hidden_layers), ("num_attention_heads", num_attention_heads),
-                            ("intermediate_size", intermediate_size), ("cross_attention_frequency",
-                                                                       cross_attention_frequency),
-                            ("encoder_hidden_size", encoder_hidden_size),
-                            ("max_position_embeddings", max_position_embeddings)):
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"MintQFormerConfig: {name} must be a positive int, got {value!r}")
+        _check_positive_ints("MintQFormerConfig", vocab_size=vocab_size, hidden_size=hidden_size,
+                             num_hidden_layers=num_hidden_layers, num_attention_heads=num_attention_heads,
+                             intermediate_size=intermediate_size, cross_attention_frequency=cross_attention_frequency,
+                             encoder_hidden_size=encoder_hidden_size, max_position_embeddings=max_position_embeddings)
         if hidden_size % num_attention_heads:
             raise ValueError(
                 f"MintQFormerConfig: hidden_size {hidden_size} is not a multiple of num_attention_heads "
@@ -188,10 +190,8 @@ class MintConfig(PretrainedConfig):
             )
         self.qformer_config = qformer_config
         self.text_config = None if text_config is None else _sub_config(text_config, "text_config", "llama")
-        for name, value in (("num_query_tokens", num_query_tokens), ("embed_dim", embed_dim),
-                            ("max_text_length", max_text_length)):
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"MintConfig: {name} must be a positive int, got {value!r}")
+        _check_positive_ints("MintConfig", num_query_tokens=num_query_tokens, embed_dim=embed_dim,
+                             max_text_length=max_text_length)
         if max_text_length > qformer_config.max_position_embeddings:
             raise ValueError(
                 f"MintConfig: max_text_length {max_text_length} exceeds the Q-Former's max_position_embeddings "

@@ -324,3 +324,20 @@ def test_read_row_audio_resamples_and_maps_channels(tmp_path):
     assert native_rate == RATE and native.shape == (2, 4000)
     # the mono mix at the file's rate is the mean of the two channels
     np.testing.assert_allclose(read_row_audio(row, channels=1)[0][0], native.mean(0), atol=1e-6)
+
+
+def test_manifest_rows_reads_paths_and_columns_without_audio(tmp_path):
+    from soundlm.processing.audio_datasets import manifest_rows
+
+    (tmp_path / "m.csv").write_text("file_name,caption\nsub/a.wav,a dog\n/abs/b.wav,rain\n")
+    rows = manifest_rows(tmp_path / "m.csv")
+    assert [path for path, _ in rows] == [str((tmp_path / "sub" / "a.wav").resolve()), "/abs/b.wav"]
+    assert rows[0][1]["caption"] == "a dog"
+    (tmp_path / "m.jsonl").write_text('{"path": "a.wav"}\n[1, 2]\n')
+    with pytest.raises(ValueError, match=r"m\.jsonl:2: invalid JSON: expected an object"):
+        manifest_rows(tmp_path / "m.jsonl")
+    (tmp_path / "n.jsonl").write_text('{"caption": "x"}\n')
+    with pytest.raises(ValueError, match=r"n\.jsonl:1: no audio path"):
+        manifest_rows(tmp_path / "n.jsonl")
+    with pytest.raises(ValueError, match="must end in .csv or .jsonl"):
+        manifest_rows(tmp_path / "m.txt")
