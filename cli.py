@@ -78,25 +78,50 @@ def _codec(model_dir: str):
     return model, extractor
 
 
+def _file_codes(model, extractor, path: str) -> tuple[list[int], int]:
+    """Codes of a whole file, encoded window by window: a long file (an hour) is never decoded or encoded whole.
+
+    Windows are the decoder's window (`sound_tokenizer_window_frames`: the training clip, `clip_seconds`, in whole
+    frames), read from the file one at a time and held to exactly that many samples after resampling, so they
+    sit on the frame grid: the file gets `num_frames(samples)` codes in all and code k stays at k x hop_length
+    samples, however long the file. Each window is encoded from a fresh causal context. Returns (codes, windows).
+    """
+    import numpy as np
+
+    from .modeling.lm_msn.generation_lm_msn import sound_tokenizer_window_frames
+    from .processing.audio_datasets import file_window_rows, read_row_audio
+
+    window = sound_tokenizer_window_frames(model.config) * model.hop_length  # samples at the model's rate
+    rows = file_window_rows(path, window / model.sample_rate)
+    codes: list[int] = []
+    for index, row in enumerate(rows):
+        audio, rate = read_row_audio(row, model.sample_rate, model.channels)
+        if index < len(rows) - 1:  # resampling a window may leave it a sample or two off the grid
+            audio = np.pad(audio[:, :window], ((0, 0), (0, max(0, window - audio.shape[-1]))))
+        batch = extractor(audio, sampling_rate=rate)
+        frames = model.num_frames(int(batch["padding_mask"].sum()))
+        codes.extend(model.encode(**batch).audio_codes[0, 0, :frames].tolist())
+    return codes, len(rows)
+
+
 def tokenize(args: argparse.Namespace) -> int:
     from .processing.audio_io import AudioInputError
 
     model, extractor = _codec(args.model)
-    extractor.clip_seconds = None  # whole files, padded to whole frames
+    extractor.clip_seconds = None  # one window at a time, padded to whole frames
     ok = failed = 0
     out = open(args.out, "w") if args.out else sys.stdout
     try:
         for path in args.audio:
             try:
-                batch = extractor([path])
-                codes = model.encode(**batch).audio_codes[0, 0]
-                codes = codes[: model.num_frames(int(batch["padding_mask"].sum()))]
+                codes, windows = _file_codes(model, extractor, path)
             except (AudioInputError, ValueError, TypeError) as error:
-                logger.warning("skipping %s: %s", path, error)
+                category = error.category if isinstance(error, AudioInputError) else "bad_argument"
+                logger.warning("skipping %s (%s): %s", path, category, error)
                 failed += 1
                 continue
             record = {"path": str(path), "frame_rate": model.frame_rate, "codebook_size": model.codebook_size,
-                      "codes": codes.tolist()}
+                      "windows": windows, "codes": codes}
             out.write(json.dumps(record) + "\n")
             ok += 1
     finally:
@@ -110,6 +135,8 @@ def decode(args: argparse.Namespace) -> int:
     import soundfile as sf
     import torch
 
+    from .modeling.lm_msn.generation_lm_msn import codes_to_audio
+
     model, _ = _codec(args.model)
     out_dir = Path(args.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -121,15 +148,16 @@ def decode(args: argparse.Namespace) -> int:
                 if record.get("codebook_size", model.codebook_size) != model.codebook_size:
                     raise ValueError(f"codes were made with codebook_size={record['codebook_size']}, "
                                      f"this tokenizer has {model.codebook_size}")
-                codes = torch.tensor(record["codes"], dtype=torch.long)[None, None]  # (batch, codebooks, frames)
-                audio = model.decode(codes, num_steps=args.num_steps, scheduler=args.scheduler,
-                                     generator=torch.Generator().manual_seed(args.seed)).audio_values
+                # window by window (the tokenizer's clip_seconds): a long code sequence never meets the
+                # non-causal decoder whole
+                audio = codes_to_audio(model, record["codes"], num_steps=args.num_steps, scheduler=args.scheduler,
+                                       generator=torch.Generator().manual_seed(args.seed))
             except (ValueError, TypeError, KeyError, json.JSONDecodeError) as error:
                 logger.warning("skipping line %d: %s", line_number, error)
                 failed += 1
                 continue
             name = Path(record.get("path", f"line{line_number}")).stem + ".wav"
-            sf.write(out_dir / name, audio[0].T.numpy(), model.sample_rate)
+            sf.write(out_dir / name, audio.T.numpy(), model.sample_rate)
             ok += 1
     print(f"decoded {ok} item(s) to {out_dir}, skipped {failed}", file=sys.stderr)
     return 1 if failed else 0
@@ -322,9 +350,11 @@ def export(args: argparse.Namespace) -> int:
         notes = (f"Measured results (the card's `model-index`): `{report_file.name}` written {measured}, on "
                  f"{dataset['name']} ({dataset['split']} split, {report.get('clips', '?')} clips), by this package's "
                  f"evaluation; small-scale numbers, not the paper's benchmarks.\n\n{notes}")
+    from .pipelines import remote_pipelines
+
     folder = export_for_hub(model, Path(args.out).resolve(), processor, repo_id=args.repo_id,
                             extra_card_fields={**card, "training_notes": notes}, model_index=model_index,
-                            card_template="lm_msn.md" if lm_msn else None)
+                            card_template="lm_msn.md" if lm_msn else None, pipelines=remote_pipelines(model))
     print(f"exported to {folder}")
     if args.no_check:
         return 0

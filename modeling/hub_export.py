@@ -96,9 +96,10 @@ def flatten_relative_imports(source_file: str | Path) -> str:
 
 
 def _copy_code(objects: list[Any], folder: Path) -> tuple[dict[str, str], list[str]]:
-    """Copy the defining modules of ``type(obj)`` for each object, with their relative-import closure, flat into
-    ``folder``; returns ({class name: "module.Class"}, copied file names)."""
-    roots = {type(obj).__name__: Path(inspect.getsourcefile(type(obj))).resolve() for obj in objects}
+    """Copy the defining modules of each object's class (or of each class given), with their relative-import
+    closure, flat into ``folder``; returns ({class name: "module.Class"}, copied file names)."""
+    classes = [obj if isinstance(obj, type) else type(obj) for obj in objects]
+    roots = {cls.__name__: Path(inspect.getsourcefile(cls)).resolve() for cls in classes}
     files = code_closure(*roots.values())
     by_name: dict[str, Path] = {}
     for path in files:
@@ -156,6 +157,7 @@ def export_for_hub(
     extra_card_fields: dict[str, str] | None = None,
     model_index: list[dict[str, Any]] | None = None,
     card_template: str | None = None,
+    pipelines: dict[str, tuple[type, tuple[str, ...]]] | None = None,
 ) -> Path:
     """
     Save ``model`` (and its ``processor`` or feature extractor) with their code and a model card into ``folder``.
@@ -172,6 +174,12 @@ def export_for_hub(
         card_template (`str`, *optional*): the card template when the model is transformers' own class (LM-MSN's
             merged LLM: a plain causal LM whose processor is the package's); its fields come in
             ``extra_card_fields``. transformers' classes are neither copied nor mapped: they load without remote code.
+        pipelines (`dict`, *optional*): ``{task name: (pipeline class, Auto class names it loads the model with)}``
+            to carry as the config's ``custom_pipelines`` (their code copied too), so that
+            ``pipeline(model=folder, trust_remote_code=True)`` works where soundlm is not installed. Name the tasks
+            apart from the ones soundlm registers (``soundlm-audio-tokenization``): transformers takes a task named
+            in ``custom_pipelines`` from the folder's code and asks for ``trust_remote_code`` even where the
+            package is imported.
 
     Returns:
         `Path`: ``folder``.
@@ -183,6 +191,7 @@ def export_for_hub(
     extractor = getattr(processor, "feature_extractor", None) if processor is not None else None
     objects = [obj for obj in (model.config, model, processor, extractor)
                if obj is not None and not _is_transformers_class(obj)]
+    objects += [pipeline_class for pipeline_class, _ in (pipelines or {}).values()]
     references, code_files = _copy_code(objects, folder) if objects else ({}, [])
     auto_map = {}
     if type(model).__name__ in references:
@@ -202,6 +211,13 @@ def export_for_hub(
                 _map_nested_feature_extractor(folder, references[type(extractor).__name__])
     if auto_map:
         _add_auto_map(folder / "config.json", auto_map)
+    if pipelines:
+        config = json.loads((folder / "config.json").read_text())
+        config["custom_pipelines"] = {
+            task: {"impl": references[pipeline_class.__name__], "pt": list(auto_classes), "tf": [], "type": "audio"}
+            for task, (pipeline_class, auto_classes) in pipelines.items()
+        }
+        (folder / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
     card = render_card(model, repo_id, code_files, extra_card_fields, model_index, card_template)
     (folder / "README.md").write_text(card)
     return folder

@@ -50,6 +50,23 @@ def register_pipelines() -> None:
     _extend_task("text-to-audio", LMMSNTextToAudioPipeline, last=(AutoModelForCausalLM,))
 
 
+def remote_pipelines(model) -> dict[str, tuple[type, tuple[str, ...]]]:
+    """The pipelines an exported folder of ``model`` carries as `custom_pipelines` (for `export_for_hub`), so that
+    `pipeline(model=folder, trust_remote_code=True)` runs where soundlm is not installed. Their task names carry a
+    `soundlm-` prefix: a folder's `custom_pipelines` task would otherwise shadow the task soundlm registers and
+    demand `trust_remote_code` where the package is imported. LM-MSN's merged LLM carries none (its pipelines need
+    the sound tokenizer's folder beside it; see README "Hub export")."""
+    from ..modeling.mint.modeling_mint import MintForConditionalGeneration, MintForPreTraining
+    from ..modeling.msn_tokenizer.modeling_msn_tokenizer import MSNTokenizerModel
+
+    if isinstance(model, MSNTokenizerModel):
+        return {"soundlm-audio-tokenization": (AudioTokenizationPipeline, ("AutoModel",))}
+    if isinstance(model, (MintForPreTraining, MintForConditionalGeneration)):
+        return {"soundlm-zero-shot-audio-classification": (MintZeroShotAudioClassificationPipeline,
+                                                           (model.hub_auto_class,))}
+    return {}
+
+
 register_pipelines()
 
 __all__ = [
@@ -58,4 +75,5 @@ __all__ = [
     "LMMSNTextToAudioPipeline",
     "MintZeroShotAudioClassificationPipeline",
     "register_pipelines",
+    "remote_pipelines",
 ]

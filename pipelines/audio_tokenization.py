@@ -19,6 +19,8 @@ class AudioTokenizationPipeline(BatchedAudioPipeline):
     `"audio_codes"` (what encoding returned, or any `(num_codebooks, frames)` / `(frames,)` integers) gives
     `{"audio": float32 array (channels, samples), "sampling_rate": Hz}`, as transformers' `text-to-audio` does.
     Codes are only ever read from such a dict: an integer array alone is audio (int16 PCM), never codes.
+    Clips are never cropped: longer than the tokenizer's window (`config.window_frames`, its training clip) they
+    are encoded window by window, and long code sequences are decoded the same way.
 
     Example:
 
@@ -53,7 +55,8 @@ class AudioTokenizationPipeline(BatchedAudioPipeline):
             raise ValueError("a batch mixes audio and {'audio_codes': ...} dicts: encode and decode in separate calls")
         if kinds == {True}:
             return {"audio_codes": self._codes(items)}
-        inputs = self.feature_extractor(items, sampling_rate=sampling_rate, return_tensors="pt")
+        # whole clips, never cropped: the model encodes a long one window by window (`config.window_frames`)
+        inputs = self.feature_extractor(items, sampling_rate=sampling_rate, return_tensors="pt", truncation=False)
         return {"input_values": inputs["input_values"], "padding_mask": inputs.get("padding_mask")}
 
     def _codes(self, items: list[Mapping]) -> torch.Tensor:

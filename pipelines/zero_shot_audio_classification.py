@@ -6,7 +6,6 @@ from typing import Any
 
 from transformers import ZeroShotAudioClassificationPipeline
 
-from ..modeling.mint import MintForConditionalGeneration, MintForPreTraining
 from .base import BatchedAudioPipeline
 
 PAPER_PROMPT = "This is a sound of"  # MINT's Table 1 classification prompt (AudioSet, VGGSound, FSD50K)
@@ -41,8 +40,17 @@ class MintZeroShotAudioClassificationPipeline(BatchedAudioPipeline, ZeroShotAudi
     _load_tokenizer = None
 
     @property
+    def _mint_stage(self) -> str | None:
+        """`"pretraining"` (stage 1), `"generation"` (stage 2) or None. By class name: an exported folder run as
+        remote code loads its model and this pipeline from two module copies, so `isinstance` would not hold."""
+        names = {cls.__name__ for cls in type(self.model).__mro__}
+        if "MintForPreTraining" in names:
+            return "pretraining"
+        return "generation" if "MintForConditionalGeneration" in names else None
+
+    @property
     def _is_mint(self) -> bool:
-        return isinstance(self.model, (MintForPreTraining, MintForConditionalGeneration))
+        return self._mint_stage is not None
 
     def __call__(self, audios: Any, **kwargs: Any) -> Any:
         if not self._is_mint:
@@ -78,7 +86,7 @@ class MintZeroShotAudioClassificationPipeline(BatchedAudioPipeline, ZeroShotAudi
         labels = _check_labels(candidate_labels)
         inputs: dict[str, Any] = {"candidate_labels": labels,
                                   **self._cast_floats(self.processor.audio_inputs(audio, sampling_rate))}
-        if isinstance(self.model, MintForPreTraining):
+        if self._mint_stage == "pretraining":
             if "{}" not in hypothesis_template:
                 raise ValueError(f"hypothesis_template must hold '{{}}' where the label goes, got "
                                  f"{hypothesis_template!r}")
@@ -97,7 +105,7 @@ class MintZeroShotAudioClassificationPipeline(BatchedAudioPipeline, ZeroShotAudi
             return ZeroShotAudioClassificationPipeline._forward(self, model_inputs)
         labels = model_inputs.pop("candidate_labels")
         audio = {key: model_inputs[key] for key in ("audio_values", "audio_attention_mask") if key in model_inputs}
-        if isinstance(self.model, MintForPreTraining):
+        if self._mint_stage == "pretraining":
             similarity = self.model.similarity(self.model.get_audio_features(**audio),
                                                self.model.get_text_features(**model_inputs["text"]))
             logits = similarity / self.model.temperature.clamp(0.001, 0.5)

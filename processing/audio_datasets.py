@@ -62,7 +62,8 @@ from .audio_io import AudioInputError, load_audio, resample, to_channels, valida
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["AUDIO_DATASET_COLUMNS", "load_audio_dataset", "manifest_rows", "read_row_audio", "window_spans"]
+__all__ = ["AUDIO_DATASET_COLUMNS", "file_window_rows", "load_audio_dataset", "manifest_rows", "read_row_audio",
+           "window_spans"]
 
 TEXT_COLUMNS = ("caption", "label", "instruction", "response", "dataset", "split")
 PATH_COLUMNS = ("path", "file_name", "audio", "audio_path")  # the first one present names the audio file
@@ -212,6 +213,33 @@ def window_spans(
         if start + window >= last:
             return spans
         start += hop
+
+
+def file_window_rows(path: str | os.PathLike, window_seconds: float | None) -> list[dict[str, Any]]:
+    """
+    One audio file cut into `window_seconds` windows (no overlap) as rows that `read_row_audio` reads one at a time,
+    so a long file (an hour) is never decoded whole: only its length is read (from the header with soundfile;
+    formats only torchcodec decodes are read once to count their samples).
+
+    Returns:
+        `list[dict]`: `{"audio_path", "start", "end"}` per window, in seconds, in order.
+
+    Raises:
+        AudioInputError: the file is missing or unreadable (`"unreadable"`), or has no samples (`"empty"`).
+    """
+    name = os.fspath(path)
+    if window_seconds is not None and not window_seconds > 0:
+        raise ValueError(f"window_seconds must be positive or None, got {window_seconds!r}")
+    try:
+        info = sf.info(name)
+        rate, total = int(info.samplerate), int(info.frames)
+    except (sf.SoundFileError, RuntimeError, OSError, TypeError, ValueError):
+        audio, rate = load_audio(name)  # raises "unreadable" naming the file when nothing decodes it
+        total = audio.shape[-1]
+    if total <= 0:
+        raise AudioInputError("empty", f"audio file {name!r} has no samples")
+    return [{"audio_path": name, "start": first / rate, "end": last / rate}
+            for first, last in window_spans(0, total, rate, window_seconds, None)]
 
 
 def read_row_audio(

@@ -369,8 +369,9 @@ class AudioTokenProcessor(ProcessorMixin):
     def decode(self, token_ids: Sequence[int] | torch.Tensor, skip_special_tokens: bool = True) -> AudioTextOutput:
         """Read generated ids back into text and audio spans (pad and eos are dropped with the special tokens).
 
-        A `<soa>` opens a span, `<eoa>` closes it; codes outside a span and stray `<eoa>` are dropped. A span
-        left open at the end is returned with `complete=False`.
+        A `<soa>` opens a span, `<eoa>` closes it; codes outside a span, stray `<eoa>` and text tokens inside a
+        span (a model that wrote words among its codes) are dropped, the span's codes kept. A span left open at
+        the end is returned with `complete=False`.
         """
         if isinstance(token_ids, torch.Tensor):
             if token_ids.ndim != 1:

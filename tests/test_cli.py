@@ -43,6 +43,11 @@ def test_tokenize_then_decode_skips_bad_files_and_counts(tmp_path, real_clips, c
     assert rate == 8000 and len(audio) == 40 * 128
 
 
+@pytest.mark.reliability(
+    "a long file into `soundlm tokenize`",
+    "read from disk one window at a time (never decoded whole), windows on the frame grid: `num_frames(samples)` "
+    "codes",
+)
 def test_cli_pretokenize_and_encode_agree_on_awkward_lengths(tmp_path, real_clips, saved_model):
     """One frame rule (`num_frames`, ceil) whichever way the audio goes in."""
     model, folder = saved_model
@@ -63,12 +68,16 @@ def test_cli_pretokenize_and_encode_agree_on_awkward_lengths(tmp_path, real_clip
     stored = load_pretokenized(tmp_path / "pt")
     by_path = dict(zip((p.rsplit("/", 1)[-1] for p in stored["audio_path"]), stored["codes"], strict=True))
 
+    window = 63 * 128  # the CLI's window: clip_seconds (1 s) in whole frames, 8064 samples
     for length, from_cli in zip(lengths, cli, strict=True):
         audio = torch.from_numpy(signal[:length].copy())[None, None]
         direct = model.encode(audio).audio_codes[0, 0].tolist()
         assert len(direct) == model.num_frames(length) == -(-length // 128)
-        assert from_cli == direct, length
         assert by_path[f"n{length}.wav"] == direct, length
+        # files longer than one window: each window encoded alone, on the frame grid, so the count is the same
+        windowed = [code for start in range(0, length, window)
+                    for code in model.encode(audio[..., start:start + window]).audio_codes[0, 0].tolist()]
+        assert len(from_cli) == len(direct) and from_cli == windowed, length
 
 
 def test_merge_writes_a_plain_causal_lm(tmp_path, capsys):

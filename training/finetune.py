@@ -43,6 +43,7 @@ from soundlm.modeling.lm_msn import (
     naive_lm_msn_loss,
     prepare_audio_llm,
 )
+from soundlm.training.common.checkpoints import MarksCompleteCheckpoints, written_then_renamed
 from soundlm.training.common.config import apply_overrides, load_config, merge_sections
 from soundlm.training.common.trainer import LossPartsLogging, resume_checkpoint, trainer_arguments, training_rows
 
@@ -185,7 +186,7 @@ def encode_dataset(path: str, processor: AudioTokenProcessor, data_config: dict)
     return kept.remove_columns("truncated")
 
 
-class LMMSNTrainer(LossPartsLogging, Trainer):
+class LMMSNTrainer(LossPartsLogging, MarksCompleteCheckpoints, Trainer):
     """`Trainer` with the LM-MSN loss (`lm_msn_loss`, or the full-logits form) and its parts in the logs."""
 
     def __init__(self, *args, lm_config: LMMSNConfig, audio_id_range: tuple[int, int], chunked_loss: bool = True,
@@ -266,12 +267,13 @@ def main(argv: list[str] | None = None, callbacks: list | None = None) -> Path:
                                             for k, v in result.metrics.items()})
 
     final = output_dir / "final"
-    if trainer.is_world_process_zero():
-        # the adapter carries the new rows itself (trainable tokens); the resized embedding matrices stay out
-        trainer.model.save_pretrained(final, save_embedding_layers=False)
-        processor.save_pretrained(final)
-        lm_config.save_pretrained(final)
-        logger.info("saved the adapter, the processor and the recipe to %s", final)
+    with written_then_renamed(final, write=trainer.is_world_process_zero()) as folder:
+        if trainer.is_world_process_zero():
+            # the adapter carries the new rows itself (trainable tokens); the resized embedding matrices stay out
+            trainer.model.save_pretrained(folder, save_embedding_layers=False)
+            processor.save_pretrained(folder)
+            lm_config.save_pretrained(folder)
+    logger.info("saved the adapter, the processor and the recipe to %s", final)
     trainer.accelerator.wait_for_everyone()
     return final
 

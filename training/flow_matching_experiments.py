@@ -6,7 +6,8 @@
 
 Each `--experiment` is `NAME[: key=value key=value ...]`, the keys being overrides of the base YAML
 (`model.flow_prediction=data`, `train.lr=5e-4`, ...) or decode settings (`decode.num_steps=32`,
-`decode.scheduler=heun`, `decode.temperature=0.5`). Runs that differ only in decode settings share one training.
+`decode.scheduler=heun`, `decode.temperature=0.5`, `decode.guidance_scale=2`, `decode.start_time=0.5`).
+Runs that differ only in decode settings share one training.
 Every run trains in this process, one after the other (on a 2-core machine two torch jobs at once are many times
 slower than one after the other), then decodes the held-out split (`split == "test"`) and measures what a listener
 hears:
@@ -16,6 +17,8 @@ hears:
   latents (`soundlm.evaluation.signal.level_difference_db`; 0 is right, the front end being the upper bound);
 - `clipped_pct`: share of decoded samples at full scale, in percent;
 - `std_ratio`: spread of the decoded normalised latents over the data's (1 is right);
+- `fad`: FAD of the decoded audio to the original clips with YAMNet embeddings (patch hop 0.05 s), as the tokenizer
+  report computes it (`--fad_hop_seconds 0` skips it);
 - `loss`: the last logged training reconstruction loss (velocity or x1 MSE, in normalised latent units).
 
 Rows go to `<out>/results.jsonl` (one JSON object each, with the full config, seed, steps and solver) and a markdown
@@ -37,14 +40,17 @@ import numpy as np
 import torch
 import yaml
 
+from soundlm.evaluation.embeddings import embed_clips, yamnet_embedder
+from soundlm.evaluation.frechet import fad
 from soundlm.evaluation.signal import clipped_fraction, level_difference_db
 from soundlm.modeling.msn_tokenizer import MSNTokenizerModel
+from soundlm.processing.audio_datasets import read_row_audio
 from soundlm.processing.latent_cache import LatentCache, build_latent_cache
 from soundlm.training.common.config import apply_overrides, parse_value
 from soundlm.training.train_tokenizer import merged_config, train
 
-DECODE_DEFAULTS = {"num_steps": 10, "scheduler": "euler", "temperature": 1.0}
-COLUMNS = ("name", "steps", "loss", "latent_error", "level_db", "clipped_pct", "std_ratio", "decode", "train_s")
+DECODE_DEFAULTS = {"num_steps": 10, "scheduler": "euler", "temperature": 1.0, "guidance_scale": 1.0, "start_time": 0.0}
+COLUMNS = ("name", "steps", "loss", "latent_error", "level_db", "clipped_pct", "std_ratio", "fad", "decode", "train_s")
 
 
 def parse_experiment(spec: str) -> tuple[str, list[str], dict[str, Any]]:
@@ -68,27 +74,49 @@ def parse_experiment(spec: str) -> tuple[str, list[str], dict[str, Any]]:
     return name.strip(), overrides, decode
 
 
+class FADJudge:
+    """FAD of decoded clips to the held-out originals; the originals are embedded once per process."""
+
+    def __init__(self, patch_hop_seconds: float):
+        self.embedder = yamnet_embedder(patch_hop_seconds=patch_hop_seconds)
+        self.references: dict[tuple, np.ndarray] = {}
+
+    def __call__(self, clips: list[np.ndarray], cache: LatentCache, indices: list[int], sampling_rate: int,
+                 channels: int) -> float:
+        key = (id(cache), tuple(indices))
+        if key not in self.references:
+            originals = [read_row_audio(cache.rows[i], sampling_rate, channels)[0] for i in indices]
+            self.references[key] = embed_clips(self.embedder, [(clip, sampling_rate) for clip in originals])
+        decoded = embed_clips(self.embedder, [(clip, sampling_rate) for clip in clips])
+        return fad(decoded, self.references[key], model=self.embedder.name).fad
+
+
 @torch.no_grad()
-def judge(model: MSNTokenizerModel, cache: LatentCache, indices: list[int], decode: dict, seed: int) -> dict:
+def judge(model: MSNTokenizerModel, cache: LatentCache, indices: list[int], decode: dict, seed: int,
+          fad_judge: FADJudge | None = None) -> dict:
     """The listener's measures over the held-out clips (module docstring)."""
     model.eval()
-    errors, levels, clipped, spreads = [], [], [], []
+    errors, levels, clipped, spreads, clips = [], [], [], [], []
     for index in indices:
         latents = cache.clip(index)[None]
         decoded = model.decode_latents(
             model.encode_latents(latents), num_steps=int(decode["num_steps"]), scheduler=decode["scheduler"],
             temperature=float(decode["temperature"]), generator=torch.Generator().manual_seed(seed + index),
+            guidance_scale=float(decode["guidance_scale"]), start_time=float(decode["start_time"]),
         )
         errors.append(float(((decoded - latents) / model.latent_std).pow(2).mean()))
         reference, audio = model.latents_to_audio(latents)[0], model.latents_to_audio(decoded)[0]
         levels.append(level_difference_db(audio, reference))
         clipped.append(clipped_fraction(audio))
         spreads.append(float(model.normalize_latents(decoded).std() / model.normalize_latents(latents).std()))
+        length = read_row_audio(cache.rows[index], model.sample_rate, model.channels)[0].shape[-1]
+        clips.append(audio[:, :length].numpy())
     return {
         "latent_error": float(np.mean(errors)),
         "level_db": float(np.median(levels)),
         "clipped_pct": 100.0 * float(np.mean(clipped)),
         "std_ratio": float(np.mean(spreads)),
+        "fad": fad_judge(clips, cache, indices, model.sample_rate, model.channels) if fad_judge else None,
     }
 
 
@@ -110,9 +138,14 @@ def format_rows(rows: list[dict]) -> str:
     lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
     for row in rows:
         decode = row["decode"]
+        decoding = f"{decode['scheduler']} {decode['num_steps']} T={decode['temperature']}"
+        if decode.get("guidance_scale", 1.0) != 1.0:
+            decoding += f" w={decode['guidance_scale']}"
+        if decode.get("start_time", 0.0):
+            decoding += f" t0={decode['start_time']}"
         cells = [row["name"], str(row["steps"]), f"{row['loss']:.3f}" if row["loss"] is not None else "-",
                  f"{row['latent_error']:.3f}", f"{row['level_db']:+.1f}", f"{row['clipped_pct']:.2f}",
-                 f"{row['std_ratio']:.2f}", f"{decode['scheduler']} {decode['num_steps']} T={decode['temperature']}",
+                 f"{row['std_ratio']:.2f}", f"{row['fad']:.1f}" if row.get("fad") is not None else "-", decoding,
                  f"{row['train_s']:.0f}"]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
@@ -125,7 +158,10 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser.add_argument("--steps", type=int, default=1500)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default="runs/fm_experiments")
+    parser.add_argument("--fad_hop_seconds", type=float, default=0.05,
+                        help="YAMNet patch hop of the FAD column (0 skips the FAD)")
     args = parser.parse_args(argv)
+    fad_judge = FADJudge(args.fad_hop_seconds) if args.fad_hop_seconds else None
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -152,7 +188,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
                                    window_seconds=config["data"]["cache_window_seconds"])
         row = {"name": name, "steps": args.steps, "seed": args.seed, "loss": last_logged_loss(run_dir),
                "decode": decode, "train_s": train_seconds, "overrides": overrides, "config": config["model"],
-               **judge(model, cache, cache.select(split="test"), decode, args.seed)}
+               **judge(model, cache, cache.select(split="test"), decode, args.seed, fad_judge)}
         rows.append(row)
         with results_path.open("a") as handle:
             handle.write(json.dumps(row) + "\n")

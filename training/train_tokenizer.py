@@ -28,6 +28,7 @@ from transformers import get_cosine_schedule_with_warmup
 
 from soundlm import MSNFeatureExtractor, MSNTokenizerConfig, MSNTokenizerModel
 from soundlm.processing.latent_cache import LatentCache, build_latent_cache
+from soundlm.training.common.checkpoints import written_then_renamed
 from soundlm.training.common.config import apply_overrides, load_config
 
 logger = logging.getLogger("train_tokenizer")
@@ -88,8 +89,10 @@ def step_generator(seed: int, step: int, process_index: int) -> torch.Generator:
 
 
 def latest_checkpoint(output_dir: Path) -> Path | None:
-    checkpoints = sorted((output_dir / "checkpoints").glob("step_*"), key=lambda p: int(p.name.split("_")[1]))
-    return checkpoints[-1] if checkpoints else None
+    """The newest `checkpoints/step_N` folder; folders only get that name once complete (`written_then_renamed`)."""
+    folder = output_dir / "checkpoints"
+    checkpoints = [p for p in folder.glob("step_*") if p.is_dir() and p.name[5:].isdigit()] if folder.is_dir() else []
+    return max(checkpoints, key=lambda p: int(p.name[5:])) if checkpoints else None
 
 
 def _check_source(data: dict) -> None:
@@ -190,9 +193,13 @@ def train(config: dict) -> Path:
             progress.set_postfix(loss=f"{logs['reconstruction_loss']:.4f}", ppl=f"{logs['codebook_perplexity']:.0f}")
         if done % int(train_cfg["save_every"]) == 0 or done == max_steps:
             checkpoint = output_dir / "checkpoints" / f"step_{done}"
-            accelerator.save_state(str(checkpoint))
-            if accelerator.is_main_process:
-                (checkpoint / "trainer_state.json").write_text(json.dumps({"step": done}))
+            # every process writes its RNG state into the same folder: all wait before the main one renames it
+            with written_then_renamed(checkpoint, write=accelerator.is_main_process) as folder:
+                accelerator.wait_for_everyone()
+                accelerator.save_state(str(folder))
+                if accelerator.is_main_process:
+                    (folder / "trainer_state.json").write_text(json.dumps({"step": done}))
+                accelerator.wait_for_everyone()
     accelerator.wait_for_everyone()
     if accelerator.num_processes > 1:
         # the EMA codebook is a buffer, kept in sync by the quantiser itself: check that it was
@@ -201,11 +208,12 @@ def train(config: dict) -> Path:
             raise RuntimeError("the VQ codebooks of the processes differ after training")
         accelerator.print(f"codebook identical on all {accelerator.num_processes} processes")
     final = output_dir / "final"
-    if accelerator.is_main_process:
-        unwrapped = accelerator.unwrap_model(model)
-        unwrapped.save_pretrained(final)
-        MSNFeatureExtractor.from_tokenizer_config(unwrapped.config).save_pretrained(final)
-        (final / "training_config.json").write_text(json.dumps(config, indent=2))
+    with written_then_renamed(final, write=accelerator.is_main_process) as folder:
+        if accelerator.is_main_process:
+            unwrapped = accelerator.unwrap_model(model)
+            unwrapped.save_pretrained(folder)
+            MSNFeatureExtractor.from_tokenizer_config(unwrapped.config).save_pretrained(folder)
+            (folder / "training_config.json").write_text(json.dumps(config, indent=2))
     # leave together: end_training tears down the process group, and a worker that does so while the other
     # is still writing the final model can hang the teardown
     accelerator.wait_for_everyone()

@@ -121,6 +121,21 @@ class GeneratedAudio:
     sampling_rate: int | None = None
 
 
+def _check_context(model, features: list[dict], max_new_tokens: int) -> None:
+    """Refuse, before any compute, a prompt that with its generation budget would not fit the LLM's context
+    (`max_position_embeddings`): past it a rotary model's outputs are garbage and the KV cache grows unchecked."""
+    context = getattr(getattr(model, "config", None), "max_position_embeddings", None)
+    if not context:
+        return
+    for index, feature in enumerate(features):
+        length = len(feature["input_ids"])
+        if length + max_new_tokens > context:
+            raise ValueError(
+                f"prompt {index} has {length} tokens and max_new_tokens={max_new_tokens}: {length + max_new_tokens} "
+                f"> the model's context of {context} tokens (max_position_embeddings); shorten the text or the audio"
+            )
+
+
 def _generate(model, processor, prompt_segments: Sequence, prefix_ids: Sequence[int], padding_side: str = "left",
               **generate_kwargs) -> tuple[torch.Tensor, int]:
     from ...processing.tasks.examples import TaskExample
@@ -129,6 +144,7 @@ def _generate(model, processor, prompt_segments: Sequence, prefix_ids: Sequence[
     for segments in prompt_segments:
         encoded = processor.encode_example(TaskExample("prompt", tuple(segments)))
         features.append({"input_ids": encoded["input_ids"] + list(prefix_ids)})
+    _check_context(model, features, int(generate_kwargs.get("max_new_tokens") or 0))
     batch = processor.pad(features, padding_side=padding_side)
     device = next(model.parameters()).device
     batch = {name: value.to(device) for name, value in batch.items()}
@@ -196,8 +212,8 @@ def generate_audio(model, processor, prompts: Sequence[Sequence], max_audio_toke
 
 
 def sound_tokenizer_window_frames(config) -> int:
-    """Frames of one decoder window: the sound tokenizer's training clip (`clip_seconds`) by the one frame rule."""
-    return int(config.num_frames(round(config.clip_seconds * config.sampling_rate)))
+    """Frames of one decoder window: the sound tokenizer config's `window_frames` (its training clip)."""
+    return int(config.window_frames)
 
 
 def codes_to_audio(sound_tokenizer, codes: Sequence[int], window_frames: int | None = None,
@@ -207,12 +223,19 @@ def codes_to_audio(sound_tokenizer, codes: Sequence[int], window_frames: int | N
     Spans longer than the decoder's window (`window_frames`, default: the frames of the sound tokenizer's
     training clip, `config.clip_seconds`) are decoded window by window and concatenated.
     """
-    codes = torch.as_tensor(list(codes), dtype=torch.long)
+    try:
+        codes = torch.as_tensor(codes if torch.is_tensor(codes) else list(codes))
+    except (TypeError, ValueError, RuntimeError) as error:
+        raise TypeError(f"codes must be a sequence of integers ({error})") from None
+    if codes.numel() and (codes.is_floating_point() or codes.is_complex() or codes.dtype == torch.bool):
+        raise TypeError(f"codes must be integers, got dtype {codes.dtype}")
+    codes = codes.long()
     if codes.ndim != 1 or codes.numel() == 0:
         raise ValueError(f"codes must be a non-empty 1-D sequence, got shape {tuple(codes.shape)}.")
     if int(codes.max()) >= sound_tokenizer.config.codebook_size or int(codes.min()) < 0:
-        raise ValueError(f"codes must lie in 0..{sound_tokenizer.config.codebook_size - 1}, got "
-                         f"{int(codes.min())}..{int(codes.max())}.")
+        # checked whole before the first window decodes; the words are the quantiser's own check's
+        raise ValueError(f"codes must lie in [0, {sound_tokenizer.config.codebook_size}), got values in "
+                         f"[{int(codes.min())}, {int(codes.max())}]")
     if window_frames is None:
         window_frames = sound_tokenizer_window_frames(sound_tokenizer.config)
     device = next(sound_tokenizer.parameters()).device

@@ -173,7 +173,15 @@ def load_audio_llm(path: str | os.PathLike, base_model: str | os.PathLike | PreT
         base_model = PeftConfig.from_pretrained(path).base_model_name_or_path
     if not isinstance(base_model, PreTrainedModel):
         base_model = AutoModelForCausalLM.from_pretrained(base_model, **model_kwargs)
-    if base_model.get_input_embeddings().weight.shape[0] != processor.vocab_size:
+    rows, text_rows = base_model.get_input_embeddings().weight.shape[0], min(processor.audio_token_ids)
+    if rows not in (text_rows, processor.vocab_size):
+        # another base model than the adapter's: resizing it would pair the adapter with the wrong vocabulary
+        raise ValueError(
+            f"the base model has {rows} embedding rows but the processor in {os.fspath(path)!r} has {text_rows} text "
+            f"tokens (+ {processor.vocab_size - text_rows} audio tokens): the adapter was trained on another base "
+            "model; pass the one it was trained on (base_model=...)"
+        )
+    if rows != processor.vocab_size:
         base_model.resize_token_embeddings(processor.vocab_size, mean_resizing=False)
     model = PeftModel.from_pretrained(base_model, path, is_trainable=is_trainable)
     return model, processor

@@ -83,6 +83,14 @@ class MSNTokenizerConfig(PretrainedConfig):
             [`OTConditionalFlowMatching`].
         flow_time_sampling (`str`, *optional*, defaults to `"uniform"`): the law of the training times t:
             `"uniform"` or `"logit_normal"`.
+        condition_dropout (`float`, *optional*, defaults to 0.0): probability that a training clip's code
+            condition is replaced by zeros under flow matching, so the DiT also learns the unconditional field that
+            classifier-free guidance needs.
+        guidance_scale (`float`, *optional*, defaults to 1.0): the classifier-free guidance scale `decode` uses
+            when none is passed (1 = no guidance; > 1 needs `condition_dropout > 0` in training).
+        flow_start_time (`float`, *optional*, defaults to 0.0): the time in [0, 1) at which `decode` starts the
+            ODE when none is passed: 0 starts from noise; t0 > 0 starts from the decoder's own conditional-mean
+            estimate mixed with noise as on the path at t0 (see [`OTConditionalFlowMatching.sample`]).
         rope_theta (`float`, *optional*, defaults to 10000.0): rotary position embedding base.
         layer_norm_eps (`float`, *optional*, defaults to 1e-6)
         dropout (`float`, *optional*, defaults to 0.0): dropout on attention and MLP outputs.
@@ -115,6 +123,9 @@ class MSNTokenizerConfig(PretrainedConfig):
         sigma_min: float = 1e-4,
         flow_prediction: str = "velocity",
         flow_time_sampling: str = "uniform",
+        condition_dropout: float = 0.0,
+        guidance_scale: float = 1.0,
+        flow_start_time: float = 0.0,
         rope_theta: float = 10000.0,
         layer_norm_eps: float = 1e-6,
         dropout: float = 0.0,
@@ -140,6 +151,12 @@ class MSNTokenizerConfig(PretrainedConfig):
             raise ValueError(f"flow_prediction must be 'velocity', 'data' or 'preconditioned', got {flow_prediction!r}")
         if flow_time_sampling not in ("uniform", "logit_normal"):
             raise ValueError(f"flow_time_sampling must be 'uniform' or 'logit_normal', got {flow_time_sampling!r}")
+        if not 0.0 <= condition_dropout < 1.0:
+            raise ValueError(f"condition_dropout must be in [0, 1), got {condition_dropout}")
+        if guidance_scale < 0:
+            raise ValueError(f"guidance_scale must be >= 0, got {guidance_scale}")
+        if not 0.0 <= flow_start_time < 1.0:
+            raise ValueError(f"flow_start_time must be in [0, 1), got {flow_start_time}")
         if clip_seconds <= 0:
             raise ValueError(f"clip_seconds must be positive, got {clip_seconds}")
         if frontend_config is None:
@@ -166,6 +183,9 @@ class MSNTokenizerConfig(PretrainedConfig):
         self.sigma_min = sigma_min
         self.flow_prediction = flow_prediction
         self.flow_time_sampling = flow_time_sampling
+        self.condition_dropout = condition_dropout
+        self.guidance_scale = guidance_scale
+        self.flow_start_time = flow_start_time
         self.rope_theta = rope_theta
         self.layer_norm_eps = layer_norm_eps
         self.dropout = dropout
@@ -208,6 +228,12 @@ class MSNTokenizerConfig(PretrainedConfig):
     def bitrate(self) -> float:
         """Bits per second of audio: frame_rate x log2(codebook_size)."""
         return self.frame_rate * math.log2(self.codebook_size)
+
+    @property
+    def window_frames(self) -> int:
+        """Frames of one window: the training clip (`clip_seconds`) by the frame rule. Audio or codes longer than
+        this are encoded and decoded window by window (each with a fresh context), so memory stays bounded."""
+        return int(self.num_frames(round(self.clip_seconds * self.sampling_rate)))
 
     def num_frames(self, num_samples: int | Any) -> int | Any:
         """Tokens for a clip of ``num_samples`` samples: ``ceil(num_samples / hop_length)``.

@@ -551,6 +551,8 @@ class MSNTokenizerModel(MSNTokenizerPreTrainedModel):
                 f"audio_codes must have shape (batch, {self.num_codebooks}, frames), got {tuple(audio_codes.shape)}"
                 + hint
             )
+        if audio_codes.shape[-1] == 0 and not is_tracing():
+            raise ValueError(f"audio_codes has 0 frames (shape {tuple(audio_codes.shape)}): nothing to decode")
         return audio_codes[:, 0].to(self.latent_mean.device)
 
     def _check_padding_mask(self, padding_mask: torch.Tensor | None, num_frames: int) -> torch.Tensor | None:
@@ -625,8 +627,13 @@ class MSNTokenizerModel(MSNTokenizerPreTrainedModel):
         target = self.normalize_latents(latents)
         quantized = self.quantizer(self.encoder(target), frame_mask)
         if self.config.decoder_objective == "flow_matching":
+            condition = quantized.quantized
+            if self.training and self.config.condition_dropout > 0:
+                # classifier-free guidance's null condition is all zeros (see `classifier_free_guidance`)
+                draw = torch.rand(condition.shape[0], generator=generator, device="cpu").to(condition.device)
+                condition = condition * (draw >= self.config.condition_dropout).to(condition.dtype)[:, None, None]
             reconstruction_loss = self.flow_matching.compute_loss(
-                self.decoder, target, quantized.quantized, frame_mask, generator=generator
+                self.decoder, target, condition, frame_mask, generator=generator
             )
         else:
             prediction = self._regress(quantized.quantized, frame_mask)
@@ -653,9 +660,15 @@ class MSNTokenizerModel(MSNTokenizerPreTrainedModel):
     # ----- inference -----------------------------------------------------------------------------------
     @torch.no_grad()
     def encode_latents(self, latents: torch.Tensor) -> torch.LongTensor:
-        """Front-end latents (batch, frames, latent_dim) -> audio_codes (batch, 1, frames)."""
+        """Front-end latents (batch, frames, latent_dim) -> audio_codes (batch, 1, frames); more frames than
+        `config.window_frames` are encoded window by window, each from a fresh causal context."""
         latents = self._check_latents(latents)
-        return self.quantizer.nearest_codes(self.encoder(self.normalize_latents(latents)))[:, None]
+        window = self.config.window_frames
+        pieces = [
+            self.quantizer.nearest_codes(self.encoder(self.normalize_latents(latents[:, start:start + window])))
+            for start in range(0, max(latents.shape[1], 1), window)
+        ]
+        return torch.cat(pieces, dim=-1)[:, None]
 
     @torch.no_grad()
     def encode(
@@ -674,10 +687,18 @@ class MSNTokenizerModel(MSNTokenizerPreTrainedModel):
 
         Returns:
             [`MSNTokenizerEncoderOutput`] with `audio_codes` (batch, 1, ceil(samples / hop_length)) and `frame_mask`.
+            Audio longer than `config.window_frames` frames is encoded window by window (each window from a fresh
+            causal context, windows on the frame grid), so the count is the same.
         """
         return_dict = return_dict if return_dict is not None else self.config.return_dict
-        latents = self.audio_to_latents(input_values)
-        audio_codes = self.encode_latents(latents)
+        # audio longer than one window (`config.window_frames` frames) goes through the front end and the encoder
+        # one window at a time: an hour of audio costs one window's activations, and its codes stay on the frame grid
+        input_values = self._check_audio(input_values)
+        window = self.config.window_frames * self.hop_length
+        audio_codes = torch.cat([
+            self.encode_latents(self.audio_to_latents(input_values[..., start:start + window]))
+            for start in range(0, max(input_values.shape[-1], 1), window)
+        ], dim=-1)
         frame_mask = self._check_padding_mask(padding_mask, audio_codes.shape[-1])
         output = MSNTokenizerEncoderOutput(audio_codes=audio_codes, frame_mask=frame_mask)
         return output if return_dict else output.to_tuple()
@@ -691,13 +712,16 @@ class MSNTokenizerModel(MSNTokenizerPreTrainedModel):
         temperature: float = 1.0,
         generator: torch.Generator | None = None,
         frame_mask: torch.Tensor | None = None,
+        guidance_scale: float | None = None,
+        start_time: float | None = None,
     ) -> torch.Tensor:
         """audio_codes (batch, 1, frames) -> front-end latents (batch, frames, latent_dim).
 
         Flow matching integrates the ODE with a diffusers scheduler (``"euler"`` or ``"heun"``) in
         ``num_steps`` steps from ``temperature`` x N(0, I) noise; the MSE baseline is one forward pass
         (``num_steps``, ``scheduler``, ``temperature`` unused). ``frame_mask`` (batch, frames) hides padded
-        frames from the non-causal decoder.
+        frames from the non-causal decoder. ``guidance_scale`` and ``start_time`` default to the config's
+        `guidance_scale` and `flow_start_time` (see [`OTConditionalFlowMatching.sample`]).
         """
         codes = self._check_codes(audio_codes)
         if not is_tracing():
@@ -710,6 +734,8 @@ class MSNTokenizerModel(MSNTokenizerPreTrainedModel):
             normalized = self.flow_matching.sample(
                 self.decoder, condition, shape, frame_mask, num_steps=num_steps, scheduler=scheduler,
                 temperature=temperature, generator=generator,
+                guidance_scale=self.config.guidance_scale if guidance_scale is None else guidance_scale,
+                start_time=self.config.flow_start_time if start_time is None else start_time,
             )
         return self.denormalize_latents(normalized)
 
@@ -723,6 +749,8 @@ class MSNTokenizerModel(MSNTokenizerPreTrainedModel):
         temperature: float = 1.0,
         generator: torch.Generator | None = None,
         return_dict: bool | None = None,
+        guidance_scale: float | None = None,
+        start_time: float | None = None,
     ) -> MSNTokenizerDecoderOutput | tuple:
         """Codes -> audio.
 
@@ -731,16 +759,26 @@ class MSNTokenizerModel(MSNTokenizerPreTrainedModel):
             padding_mask (`torch.LongTensor` of shape `(batch, samples)`, *optional*): the padding mask of the
                 encoded batch. The output is trimmed to its length and zero past each clip's length, and padded
                 frames are hidden from the decoder, so each clip decodes as if it were alone.
-            num_steps, scheduler, temperature, generator: the flow-matching sampler (see `decode_latents`).
+            num_steps, scheduler, temperature, generator, guidance_scale, start_time: the flow-matching sampler
+                (see `decode_latents`).
 
         Returns:
-            [`MSNTokenizerDecoderOutput`] with `audio_values` (batch, channels, samples) at `sample_rate`.
+            [`MSNTokenizerDecoderOutput`] with `audio_values` (batch, channels, samples) at `sample_rate`. Codes
+            longer than `config.window_frames` are decoded window by window and the audio concatenated.
         """
         return_dict = return_dict if return_dict is not None else self.config.return_dict
         codes = self._check_codes(audio_codes)
         frame_mask = self._check_padding_mask(padding_mask, codes.shape[-1])
-        latents = self.decode_latents(audio_codes, num_steps, scheduler, temperature, generator, frame_mask)
-        audio = self.frontend.decode(latents)
+        # more frames than one window (`config.window_frames`) are decoded window by window: the DiT attends over
+        # all frames, so one pass over an hour of codes would cost the square of its length
+        window = self.config.window_frames
+        audio = torch.cat([
+            self.frontend.decode(self.decode_latents(
+                audio_codes[..., start:start + window], num_steps, scheduler, temperature, generator,
+                None if frame_mask is None else frame_mask[:, start:start + window], guidance_scale, start_time,
+            ))
+            for start in range(0, max(codes.shape[-1], 1), window)
+        ], dim=-1)
         if padding_mask is not None:
             audio = audio[..., : padding_mask.shape[-1]] * padding_mask[:, None].to(audio.dtype)
         output = MSNTokenizerDecoderOutput(audio_values=audio)

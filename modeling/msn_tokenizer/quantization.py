@@ -114,7 +114,7 @@ class VectorQuantizer(Float32BuffersMixin):
 
         Data-dependent (it reads the values), so callers run it in eager mode only; `lookup` does not.
         """
-        if codes.dtype not in (torch.int64, torch.int32, torch.int16, torch.uint8):
+        if codes.dtype not in (torch.int64, torch.int32, torch.int16, torch.int8, torch.uint8):
             raise TypeError(f"codes must be an integer tensor, got dtype {codes.dtype}")
         if codes.numel() and (int(codes.min()) < 0 or int(codes.max()) >= self.codebook_size):
             raise ValueError(

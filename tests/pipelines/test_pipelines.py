@@ -260,3 +260,48 @@ def test_lm_msn_audio_text_to_text_from_an_adapter(lm_msn, tokenizer_folder):
     codes = sound_tokenizer.encode(torch.from_numpy(clip)[None, None]).audio_codes[0, 0].tolist()
     prompt = processor.chat_segments([audio_segment(codes), text_segment("\nDescribe this sound.")])
     assert got == [{"generated_text": generate_text(model, processor, [prompt], max_new_tokens=4)[0]}]
+
+
+# ------------------------------------------------------------------------------ exported folders, without soundlm
+
+
+@pytest.mark.parametrize("family", ["tokenizer", "mint_stage1"])
+def test_an_exported_folder_runs_its_pipeline_where_soundlm_was_never_imported(family, tokenizer_folder,
+                                                                              stage1_folder, tmp_path):
+    """`soundlm export` writes `custom_pipelines` beside the code: `pipeline(model=folder, trust_remote_code=True)`
+    in a fresh interpreter that never imports soundlm gives what the package's pipeline gives, and where soundlm is
+    imported the package's own task still loads the folder without remote code."""
+    from soundlm.modeling.hub_export import export_for_hub
+    from soundlm.pipelines import remote_pipelines
+
+    source = tokenizer_folder if family == "tokenizer" else stage1_folder
+    task = "audio-tokenization" if family == "tokenizer" else "zero-shot-audio-classification"
+    ours = pipeline(task, model=str(source))
+    folder = export_for_hub(ours.model, tmp_path / "hub", ours.processor if family != "tokenizer"
+                            else ours.feature_extractor, pipelines=remote_pipelines(ours.model))
+    clip = tiny_mint_clips()[0] if family != "tokenizer" else np.sin(np.arange(6000) / 5.0).astype(np.float32) * 0.3
+    rate = 16000 if family != "tokenizer" else 8000
+    np.save(tmp_path / "clip.npy", clip)
+    arguments = {"sampling_rate": rate, **({"candidate_labels": LABELS} if family != "tokenizer" else {})}
+    expected = ours(clip, **arguments)
+    script = f"""
+import json, sys
+import numpy as np
+from transformers import pipeline
+run = pipeline(model={str(folder)!r}, trust_remote_code=True)
+assert not any(name.split(".")[0] == "soundlm" for name in sys.modules), "soundlm imported"
+out = run(np.load({str(tmp_path / "clip.npy")!r}), **{arguments!r})
+print(json.dumps(out["audio_codes"].tolist() if isinstance(out, dict) else out))
+"""
+    env = {**__import__("os").environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": ""}
+    result = __import__("subprocess").run([__import__("sys").executable, "-c", script], cwd=tmp_path,
+                                          capture_output=True, text=True, env=env, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    remote = __import__("json").loads(result.stdout.strip().splitlines()[-1])
+    if family == "tokenizer":
+        assert remote == expected["audio_codes"].tolist()
+    else:
+        _assert_same_ranking(remote, expected)
+    # with soundlm imported the package's task serves the exported folder, no remote code asked for
+    again = pipeline(task, model=str(folder))
+    assert type(again).__module__.startswith("soundlm.")

@@ -94,6 +94,11 @@ def test_rerun_encodes_only_new_files(tmp_path, real_clips, model, monkeypatch):
     assert counter.rows == 0
 
 
+@pytest.mark.reliability(
+    "`pretokenize` (and `soundlm pretokenize`) interrupted after 3 of its rows",
+    "parts are written then renamed, so the rerun encodes only the missing rows and gives the same codes; no `data/` "
+    "from the broken run",
+)
 def test_interrupted_run_resumes_where_it_stopped(tmp_path, real_clips, model, monkeypatch):
     manifest = _corpus(tmp_path / "data", real_clips)
     dataset = load_audio_dataset(manifest, window_seconds=1.0)

@@ -59,6 +59,10 @@ def test_codes_ids_codes_round_trip(processor):
     assert read.audio_codes == [codes] and read.complete == [True] and read.text == "rain"
 
 
+@pytest.mark.reliability(
+    "user text containing `<soa>`, `<a_12>`, `<eoa>`, `</s>`",
+    "stays text (tokenised with every special token split) and decodes back verbatim",
+)
 def test_text_that_looks_like_audio_tokens_stays_text(processor):
     """The injection case: a caption with `<soa>`, `<a_12>` and `</s>` in it must not become those tokens."""
     caption = "a dog <soa><a_12><eoa></s> barks"
@@ -167,13 +171,29 @@ def test_save_and_load_with_auto_processor(processor, tmp_path):
     assert loaded.encode_example(example) == processor.encode_example(example)
 
 
+@pytest.mark.reliability(
+    "generated ids with an audio span never closed (no `<eoa>`), text tokens inside a span, codes or `<eoa>` "
+    "outside one",
+    "the open span's codes are kept with `complete=False` (`generate_audio` logs it and decodes what there is); "
+    "text inside a span and stray codes are dropped",
+)
 def test_decode_keeps_an_unterminated_span_and_drops_stray_tokens(processor):
     ids = [*processor.tokenizer("rain", add_special_tokens=False)["input_ids"], processor.audio_token_offset + 3,
            processor.eoa_token_id, processor.soa_token_id, processor.audio_token_offset + 1]
     read = processor.decode(torch.tensor(ids))
     assert read.text == "rain" and read.audio_codes == [[1]] and read.complete == [False]
+    # text inside a span is dropped, the span's codes kept
+    word = processor.tokenizer("dog", add_special_tokens=False)["input_ids"]
+    ids = [processor.soa_token_id, processor.audio_token_offset + 1, *word, processor.audio_token_offset + 2,
+           processor.eoa_token_id]
+    read = processor.decode(ids)
+    assert read.text == "" and read.audio_codes == [[1, 2]] and read.complete == [True]
 
 
+@pytest.mark.reliability(
+    "a tokenizer whose audio tokens cover another codebook size than asked; codes outside the codebook in a task",
+    "`ValueError` naming both numbers",
+)
 def test_bad_inputs_give_clear_errors(processor):
     with pytest.raises(ValueError, match="16 is outside the codebook of 16 codes"):
         processor.encode_example(TaskExample("t", (audio_segment([3, 16]),)))

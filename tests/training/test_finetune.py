@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 import socket
@@ -19,6 +20,8 @@ from transformers import LlamaForCausalLM
 
 from soundlm.processing.task_datasets import lm_msn_task_dataset
 from soundlm.training import finetune
+from soundlm.training.common.checkpoints import COMPLETE_MARKER
+from soundlm.training.common.trainer import resume_checkpoint
 
 SCRIPT = Path(__file__).resolve().parents[2] / "training" / "finetune.py"
 CAPTIONS = ["rain on a tin roof", "a dog barks", "the genre of this music is jazz", "an audience applauding",
@@ -105,6 +108,11 @@ def test_held_out_rows_are_left_out(workspace):
         finetune.encode_dataset(str(workspace / "stage2"), processor, {**finetune.DEFAULTS["data"], "max_length": 6})
 
 
+@pytest.mark.reliability(
+    "`training/finetune.py` killed with SIGKILL right after its step-2 checkpoint",
+    "`--train.resume_from_checkpoint latest` ends with the uninterrupted run's adapter, bit for bit (CPU, seed "
+    "fixed)",
+)
 def test_kill_9_after_a_checkpoint_then_resume_gives_the_same_weights(workspace, tmp_path):
     """The process is killed with SIGKILL right after writing the step-2 checkpoint; resuming from it gives the
     adapter of the uninterrupted 4-step run, bit for bit."""
@@ -123,8 +131,9 @@ def test_kill_9_after_a_checkpoint_then_resume_gives_the_same_weights(workspace,
     result = subprocess.run([sys.executable, "-c", killer], capture_output=True, text=True, cwd=tmp_path,
                             timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert result.returncode == -9, result.stderr[-2000:]
-    assert (tmp_path / "b" / "pretrain" / "checkpoint-2").is_dir()
+    assert (tmp_path / "b" / "pretrain" / "checkpoint-2" / COMPLETE_MARKER).is_file()
     assert not (tmp_path / "b" / "pretrain" / "final").exists()
+    assert resume_checkpoint("latest", tmp_path / "b" / "pretrain", logging.getLogger()).endswith("checkpoint-2")
     resumed = finetune.main(["--config", str(path), "--stage", "pretrain", "--train.resume_from_checkpoint",
                              "latest"])
     ours, theirs = adapter_state(straight), adapter_state(resumed)
@@ -132,6 +141,51 @@ def test_kill_9_after_a_checkpoint_then_resume_gives_the_same_weights(workspace,
         torch.testing.assert_close(theirs[name], ours[name], rtol=0, atol=0, msg=name)
 
 
+@pytest.mark.reliability(
+    "`finetune.py` killed with SIGKILL half-way through writing a checkpoint (weights and optimiser written, the "
+    "rest not)",
+    "the folder has no `checkpoint_complete.json`: `latest` skips it for the one before, a path to it is refused;"
+    " same adapter bit for bit after resuming; no `final` folder until one is whole",
+)
+def test_kill_9_in_the_middle_of_a_checkpoint_write_never_leaves_a_checkpoint_that_looks_complete(workspace,
+                                                                                                  tmp_path):
+    """SIGKILL after the Trainer wrote the step-4 checkpoint's weights and optimiser but before the rest: that folder
+    has no complete marker, `latest` skips it for step 2 (and a path to it is refused), and the resumed run still
+    ends with the uninterrupted run's adapter, bit for bit; no `final` folder appears until one is whole."""
+    straight = finetune.main(["--config", str(config_file(workspace, tmp_path / "a")), "--stage", "pretrain"])
+    path = config_file(workspace, tmp_path / "b")
+    killer = (
+        "import os, signal\n"
+        "from transformers import Trainer\n"
+        "from soundlm.training import finetune\n"
+        "original = Trainer._save_optimizer_and_scheduler\n"
+        "def save_then_die(self, output_dir):\n"
+        "    original(self, output_dir)\n"
+        "    if self.state.global_step == 4:\n"
+        "        os.kill(os.getpid(), signal.SIGKILL)\n"
+        "Trainer._save_optimizer_and_scheduler = save_then_die\n"
+        f"finetune.main(['--config', {str(path)!r}, '--stage', 'pretrain'])\n"
+    )
+    result = subprocess.run([sys.executable, "-c", killer], capture_output=True, text=True, cwd=tmp_path,
+                            timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert result.returncode == -9, result.stderr[-2000:]
+    run = tmp_path / "b" / "pretrain"
+    assert (run / "checkpoint-4" / "optimizer.pt").is_file() and not (run / "checkpoint-4" / COMPLETE_MARKER).exists()
+    assert not (run / "final").exists()
+    with pytest.raises(ValueError, match="checkpoint-4.* is incomplete"):
+        resume_checkpoint(str(run / "checkpoint-4"), run, logging.getLogger())
+    assert resume_checkpoint("latest", run, logging.getLogger()).endswith("checkpoint-2")
+    resumed = finetune.main(["--config", str(path), "--stage", "pretrain", "--train.resume_from_checkpoint",
+                             "latest"])
+    ours, theirs = adapter_state(straight), adapter_state(resumed)
+    for name in ours:
+        torch.testing.assert_close(theirs[name], ours[name], rtol=0, atol=0, msg=name)
+
+
+@pytest.mark.reliability(
+    "LM-MSN training in bf16 autocast on CPU (with accumulation and activation checkpointing)",
+    "finite losses; the adapter trains",
+)
 def test_accumulation_checkpointing_and_bf16_autocast(workspace, tmp_path):
     """Gradient accumulation, activation checkpointing and bf16 autocast (the CPU has it) run and train."""
     path = config_file(workspace, tmp_path / "g", max_steps=2, save_every=2, gradient_accumulation_steps=2,

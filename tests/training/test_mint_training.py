@@ -142,6 +142,10 @@ def test_stage1_then_stage2(workspace, tmp_path, caplog):
     assert all(math.isfinite(entry["loss"]) for entry in logged(tmp_path / "s2", 3))
 
 
+@pytest.mark.reliability(
+    "`training/pretrain_mint.py` killed with SIGKILL right after a mid-epoch checkpoint",
+    "resumes to the uninterrupted run's weights, bit for bit (ALM's negative draws included)",
+)
 def test_kill_9_after_a_checkpoint_then_resume_gives_the_same_weights(workspace, tmp_path):
     """Stage 1 killed with SIGKILL right after its mid-epoch step-3 checkpoint (2 batches per epoch), then resumed,
     ends with the weights of the uninterrupted run, bit for bit (ALM's negative draws included: the RNG states are in

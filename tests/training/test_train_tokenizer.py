@@ -1,5 +1,9 @@
 import json
+import os
 import shutil
+import signal
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -7,7 +11,7 @@ from helpers import tiny_config_kwargs, write_manifest
 from safetensors.torch import load_file
 
 from soundlm.processing.latent_cache import LatentCache
-from soundlm.training.train_tokenizer import main, sample_batch, train
+from soundlm.training.train_tokenizer import latest_checkpoint, main, sample_batch, train
 
 
 def _config(manifest, output_dir, **train_overrides):
@@ -38,6 +42,46 @@ def test_resume_from_checkpoint_is_bit_exact(tmp_path, real_clips):
     initial = load_file(tmp_path / "straight" / "checkpoints" / "step_3" / "model.safetensors")
     assert not torch.equal(initial["encoder.input_proj.weight"], a["encoder.input_proj.weight"])
     assert json.loads((straight / "preprocessor_config.json").read_text())["sampling_rate"] == 8000
+
+
+@pytest.mark.reliability(
+    "`training/train_tokenizer.py` killed with SIGKILL while accelerate writes a checkpoint",
+    "only a hidden `.step_N.partial` folder exists (checkpoints are renamed into place once complete); `latest` "
+    "resumes from the previous one and ends with the uninterrupted run's weights, bit for bit",
+)
+def test_kill_9_in_the_middle_of_a_checkpoint_write_then_resume_gives_the_same_weights(tmp_path, real_clips):
+    """SIGKILL while the step-4 checkpoint is being written (accelerate has saved it, the step file is not yet
+    there): no `step_4` folder exists, only its hidden partial; `latest` resumes from step 2 and the run ends with
+    the uninterrupted run's weights, bit for bit."""
+    manifest = write_manifest(tmp_path / "data", real_clips)
+    straight = train(_config(manifest, tmp_path / "straight", save_every=2))
+    config = _config(manifest, tmp_path / "killed", save_every=2)
+    killer = (
+        "import json, os, signal, sys\n"
+        "import accelerate\n"
+        "from soundlm.training.train_tokenizer import train\n"
+        "original = accelerate.Accelerator.save_state\n"
+        "def save_then_die(self, output_dir=None, **kwargs):\n"
+        "    original(self, output_dir, **kwargs)\n"
+        "    if 'step_4' in str(output_dir):\n"
+        "        os.kill(os.getpid(), signal.SIGKILL)\n"
+        "accelerate.Accelerator.save_state = save_then_die\n"
+        "train(json.loads(sys.argv[1]))\n"
+    )
+    # the same thread count as this process: a float sum split over other threads rounds differently
+    env = {**os.environ, "OMP_NUM_THREADS": str(torch.get_num_threads())}
+    result = subprocess.run([sys.executable, "-c", killer, json.dumps(config)], capture_output=True, text=True,
+                            cwd=tmp_path, timeout=300, env=env)
+    assert result.returncode == -signal.SIGKILL, result.stderr[-2000:]
+    checkpoints = tmp_path / "killed" / "checkpoints"
+    assert sorted(p.name for p in checkpoints.iterdir()) == [".step_4.partial", "step_2"]
+    assert latest_checkpoint(tmp_path / "killed") == checkpoints / "step_2"
+    assert not (tmp_path / "killed" / "final").exists()
+    resumed = train({**config, "train": {**config["train"], "resume_from_checkpoint": "latest"}})
+    a, b = load_file(straight / "model.safetensors"), load_file(resumed / "model.safetensors")
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+    assert not (checkpoints / ".step_4.partial").exists()  # the next write of step 4 cleared it
 
 
 def test_command_line_overrides_reach_the_model(tmp_path, real_clips):

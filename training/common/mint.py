@@ -18,6 +18,7 @@ import datasets
 from transformers import AutoFeatureExtractor, AutoModel, AutoTokenizer, Trainer, TrainingArguments, set_seed
 
 from soundlm.modeling.mint import encode_audio_rows
+from soundlm.training.common.checkpoints import MarksCompleteCheckpoints, written_then_renamed
 from soundlm.training.common.config import apply_overrides, load_config, merge_sections
 from soundlm.training.common.trainer import LossPartsLogging, resume_checkpoint, trainer_arguments
 
@@ -124,7 +125,7 @@ def audio_feature_dataset(rows: datasets.Dataset, model, extractor, cache_file: 
 # ----- training -------------------------------------------------------------------------------------------------
 
 
-class MintTrainer(LossPartsLogging, Trainer):
+class MintTrainer(LossPartsLogging, MarksCompleteCheckpoints, Trainer):
     """`Trainer` whose loss is the model's own, with the output's `*_loss` parts averaged into each log line."""
 
     def __init__(self, *args, loss_parts: tuple[str, ...], new_modules: tuple[str, ...] = (),
@@ -200,10 +201,11 @@ def run_stage(name: str, model, processor, train_set: datasets.Dataset, collator
     result = trainer.train(resume_from_checkpoint=resume)
     logger.info("%s done: %s", name, {k: round(v, 4) if isinstance(v, float) else v for k, v in result.metrics.items()})
     final = output_dir / "final"
-    if trainer.is_world_process_zero():
-        trainer.model.save_pretrained(final)
-        processor.save_pretrained(final)
-        logger.info("saved the model and its processor to %s", final)
+    with written_then_renamed(final, write=trainer.is_world_process_zero()) as folder:
+        if trainer.is_world_process_zero():
+            trainer.model.save_pretrained(folder)
+            processor.save_pretrained(folder)
+    logger.info("saved the model and its processor to %s", final)
     trainer.accelerator.wait_for_everyone()
     return final
 

@@ -10,7 +10,8 @@ from typing import Any
 import datasets
 import torch
 from transformers import TrainingArguments
-from transformers.trainer_utils import get_last_checkpoint
+
+from .checkpoints import check_complete_checkpoint, last_complete_checkpoint
 
 
 def trainer_arguments(train: dict, output_dir: str | Path, schedulers: tuple[str, ...] = ("cosine", "linear"),
@@ -94,11 +95,13 @@ class LossPartsLogging:
 
 
 def resume_checkpoint(resume: str | None, output_dir: str | Path, log: Any) -> str | None:
-    """`train.resume_from_checkpoint` as the Trainer takes it: `"latest"` is the newest checkpoint under
-    `output_dir` (None, logged, when there is none yet), anything else passes through."""
-    if resume != "latest":
-        return resume
-    latest = get_last_checkpoint(str(output_dir))
+    """`train.resume_from_checkpoint` as the Trainer takes it: `"latest"` is the newest complete checkpoint under
+    `output_dir` (None, logged, when there is none yet); a path must be a complete checkpoint (see `checkpoints`)."""
+    if not resume:
+        return None
+    if resume is not True and resume != "latest":
+        return check_complete_checkpoint(resume)
+    latest = last_complete_checkpoint(output_dir)
     if latest is None:
         log.info("no checkpoint under %s: starting from step 0", output_dir)
     return latest

@@ -88,7 +88,7 @@ def test_text_to_audio_decodes_through_the_sound_tokenizer():
     long = list(range(16)) * 10  # 160 codes > 63 frames per 1-s window
     audio = codes_to_audio(sound, long, num_steps=1)
     assert window == 63 and audio.shape == (1, 160 * hop)
-    with pytest.raises(ValueError, match="0..15"):
+    with pytest.raises(ValueError, match=r"\[0, 16\)"):
         codes_to_audio(sound, [3, 16])
 
 
@@ -117,3 +117,38 @@ def test_tiny_model_learns_pairs_in_both_directions():
     sounds = generate_audio(model, processor, [[text_segment(caption + ":")] for caption in pairs],
                             max_audio_tokens=8)
     assert [s.audio_codes for s in sounds] == list(pairs.values())
+
+
+@pytest.mark.reliability(
+    "a prompt that with `max_new_tokens` exceeds the LLM's context (`max_position_embeddings`)",
+    "`ValueError` naming both lengths, before any compute",
+)
+def test_a_prompt_that_would_overflow_the_context_is_refused_before_any_compute():
+    model, processor = build()
+    context = model.config.max_position_embeddings
+    long_prompt = [text_segment("a" * 0 + " word" * (context + 10))]
+    called = []
+    model.generate = lambda *args, **kwargs: called.append(1)  # never reached
+    with pytest.raises(ValueError, match=rf"prompt 0 has \d+ tokens and max_new_tokens=8: \d+ > the model's context "
+                                         rf"of {context} tokens"):
+        generate_text(model, processor, [long_prompt], max_new_tokens=8)
+    with pytest.raises(ValueError, match="max_position_embeddings"):
+        generate_audio(model, processor, [[text_segment("rain")]], max_audio_tokens=context)
+    assert not called
+
+
+@pytest.mark.reliability(
+    "codes as floats, strings, booleans, nested lists, empty or out of range into `codes_to_audio` (CLI `decode`,"
+    " text-to-audio)",
+    "`TypeError` / `ValueError` before the first window decodes",
+)
+def test_codes_of_the_wrong_kind_are_refused_by_codes_to_audio():
+    from soundlm import MSNTokenizerConfig, MSNTokenizerModel
+
+    sound = MSNTokenizerModel(MSNTokenizerConfig(**tiny_config_kwargs(codebook_size=16))).eval()
+    for bad, error, words in (([1.5, 2.0], TypeError, "must be integers"), ([[1, 2]], ValueError, "1-D"),
+                              ([], ValueError, "non-empty"), ([0, 16], ValueError, r"\[0, 16\)"),
+                              ([-1], ValueError, r"\[0, 16\)"), (["a"], TypeError, "sequence of integers"),
+                              ([True], TypeError, "must be integers")):
+        with pytest.raises(error, match=words):
+            codes_to_audio(sound, bad)

@@ -113,6 +113,10 @@ def test_chunked_loss_and_gradients_equal_the_full_logits_loss():
         torch.testing.assert_close(ours, theirs, rtol=1e-4, atol=1e-6)
 
 
+@pytest.mark.reliability(
+    "an LM-MSN adapter loaded onto another base model (another vocabulary)",
+    "`ValueError` naming the base's embedding rows and the processor's text tokens (no silent resize)",
+)
 def test_adapter_save_load_and_merge_give_the_same_logits(tmp_path):
     model, processor = build(tied=True)
     batch = batch_of(processor)
@@ -144,6 +148,11 @@ def test_adapter_save_load_and_merge_give_the_same_logits(tmp_path):
     with torch.no_grad():
         merged_logits = plain(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
     torch.testing.assert_close(merged_logits, expected, rtol=1e-4, atol=1e-4)
+    # another base model (another vocabulary) is refused, naming both sizes, instead of being resized to fit
+    other = LlamaForCausalLM(tiny_llama_config(tie_word_embeddings=True, vocab_size=processor.vocab_size + 7))
+    with pytest.raises(ValueError, match=rf"has {processor.vocab_size + 7} embedding rows but the processor .* has "
+                                         rf"{min(processor.audio_token_ids)} text tokens"):
+        load_audio_llm(adapter_dir, base_model=other)
 
 
 def test_prepare_refuses_mismatches():

@@ -722,6 +722,10 @@ def test_score_candidates_refuses_empty_candidates(candidates, match):
         model.score_candidates(candidates, qformer_input_ids=qformer_ids, audio_values=audio)
 
 
+@pytest.mark.reliability(
+    "MINT given audio with no valid frame, an instruction or caption over `max_text_length`, mismatched batches",
+    "`ValueError` naming the lengths or counts",
+)
 def test_bad_model_inputs_raise_clear_errors():
     """Audio embeddings with no frame, an instruction or a caption longer than max_text_length: ValueError."""
     model = stage2("llama").eval()
@@ -794,6 +798,10 @@ def test_data2vec_audio_encoder_with_padding_and_its_receptive_field():
         model.get_audio_hidden_states(torch.randn(1, 12))
 
 
+@pytest.mark.reliability(
+    "a MINT config whose Q-Former expects another audio width than its encoder gives",
+    "`ValueError` naming both widths (`encoder_hidden_size is 16 but the audio encoder ...`)",
+)
 def test_msn_tokenizer_as_the_audio_encoder():
     """The project's own tokenizer encoder plugs in: its pre-quantizer output (codebook_dim wide), masked by frames."""
     from helpers import tiny_config_kwargs
@@ -833,6 +841,10 @@ def test_ranking_scores_serve_multi_label_metrics():
     assert 0.0 <= result["mAP"] <= 1.0 and set(result["per_class"]) == {str(i) for i in range(len(CANDIDATES))}
 
 
+@pytest.mark.reliability(
+    "both MINT stages trained a few steps in bf16 autocast on CPU",
+    "finite losses and gradients",
+)
 @pytest.mark.parametrize("stage", ["pretraining", "generation"])
 def test_training_steps_under_bf16_autocast_on_cpu_stay_finite(stage):
     """Five AdamW steps of each stage under `torch.autocast("cpu", dtype=torch.bfloat16)` (what `--bf16` gives on a

@@ -150,6 +150,10 @@ def test_preconditioned_oracle_lands_on_the_data_and_has_zero_loss():
         assert float(residual.std()) == pytest.approx(1.0, abs=0.05)
 
 
+@pytest.mark.reliability(
+    "the flow-matching sampler at every step count 1..64, temperature 0 and 1, every prediction form",
+    "finite latents and audio (random weights, the least tame)",
+)
 @pytest.mark.parametrize("prediction", ["velocity", "data", "preconditioned"])
 def test_decoding_is_finite_for_every_step_count_from_1_to_64(prediction):
     """A tokenizer's decoder, untrained (random weights, the least tame), gives finite latents and audio for every
@@ -170,3 +174,70 @@ def test_decoding_is_finite_for_every_step_count_from_1_to_64(prediction):
                 assert torch.isfinite(latents).all(), (scheduler, steps, temperature)
     audio = model.decode(codes, num_steps=64).audio_values
     assert torch.isfinite(audio).all()
+
+
+def test_guidance_extrapolates_from_the_null_condition():
+    """Classifier-free guidance with a velocity that is the condition itself: the null (all-zero) condition gives
+    0, so the guided velocity is w * c and Euler lands exactly on x0 + w c; w = 1 leaves the estimator untouched."""
+    from soundlm.modeling.msn_tokenizer.flow_matching import classifier_free_guidance
+
+    flow = OTConditionalFlowMatching(sigma_min=0.0)
+    condition = torch.tensor([[[1.0, -2.0], [0.5, 3.0]]])
+    calls = []
+
+    def estimator(x, t, c, mask):
+        calls.append(c.shape[0])
+        return c.clone()
+
+    noise = torch.tensor([[[0.1, 0.2], [0.3, 0.4]]])
+    for scale in (0.0, 1.0, 2.5):
+        calls.clear()
+        sample = flow.sample(estimator, condition, (1, 2, 2), num_steps=4, noise=noise, guidance_scale=scale)
+        torch.testing.assert_close(sample, noise + scale * condition)
+        assert set(calls) == ({1} if scale == 1.0 else {2})  # one call of 2 x batch per step when guiding
+    mask = torch.tensor([[True, False]])
+    guided = classifier_free_guidance(lambda x, t, c, m: c + m[..., None].float(), 3.0)
+    # null + 3 (conditional - null): the mask term is in both branches and stays once
+    torch.testing.assert_close(guided(noise, torch.zeros(1), condition, mask), 3 * condition + mask[..., None].float())
+    with pytest.raises(ValueError, match="guidance_scale must be >= 0"):
+        flow.sample(estimator, condition, (1, 2, 2), guidance_scale=-1.0)
+
+
+@pytest.mark.parametrize("prediction", ["velocity", "data"])
+def test_late_start_begins_on_the_path_from_the_conditional_mean(prediction):
+    """start_time t0: x_t0 = (1 - (1 - s) t0) x0 + t0 x1_hat(x0, 0), then Euler over [t0, 1] only. An oracle that
+    knows x1 lands on it from t0 in either form; the first time the ODE sees is t0."""
+    flow = OTConditionalFlowMatching(sigma_min=0.0, prediction=prediction)
+    target = torch.tensor([[[0.5, -2.0, 3.0]]])
+    noise = torch.tensor([[[1.0, 1.0, -1.0]]])
+    times = []
+
+    def oracle(x, t, c, m):
+        times.append(round(float(t[0]), 6))
+        if prediction == "data":
+            return target.expand_as(x)
+        return (target - x) / (1 - t.reshape(-1, 1, 1))  # the OT velocity towards x1 from x at time t
+
+    sample = flow.sample(oracle, target, (1, 1, 3), num_steps=4, noise=noise, start_time=0.5)
+    torch.testing.assert_close(sample, target, atol=1e-5, rtol=0)
+    assert times == [0.0, 0.5, 0.625, 0.75, 0.875]  # the mean estimate at t = 0, then 4 steps over [0.5, 1]
+    # the velocity form's x1 estimate is exact on the OT path
+    x0, x1 = torch.randn(2, 3, 4), torch.randn(2, 3, 4)
+    flow_v = OTConditionalFlowMatching(sigma_min=1e-3)
+    t = torch.tensor([0.2, 0.7])
+    x_t = flow_v.interpolate(x0, x1, t)
+    estimate = flow_v.data_estimate(lambda x, tt, c, m: flow_v.target_velocity(x0, x1), x_t, t, None, None)
+    torch.testing.assert_close(estimate, x1, atol=1e-5, rtol=1e-5)
+
+
+def test_late_start_scheduler_and_refusals():
+    sigmas = make_scheduler("euler", 4, start_time=0.5).sigmas
+    torch.testing.assert_close(sigmas, torch.tensor([0.5, 0.375, 0.25, 0.125, 0.0]))
+    with pytest.raises(ValueError, match="needs scheduler='euler'"):
+        make_scheduler("heun", 4, start_time=0.5)
+    with pytest.raises(ValueError, match=r"start_time must be in \[0, 1\)"):
+        make_scheduler("euler", 4, start_time=1.0)
+    flow = OTConditionalFlowMatching()
+    with pytest.raises(ValueError, match="start_time needs a scheduler name"):
+        flow.sample(lambda x, t, c, m: x, torch.zeros(1, 1, 1), (1, 1, 1), scheduler=make_scheduler("euler", 2),
+                    start_time=0.5)

@@ -238,6 +238,11 @@ def test_save_and_load_round_trip_is_bit_exact(tmp_path):
     assert torch.equal(model.encode(audio).audio_codes, loaded.encode(audio).audio_codes)
 
 
+@pytest.mark.reliability(
+    "codes out of range, negative, float, empty (0 frames) or without the codebook axis into the tokenizer's "
+    "`decode`",
+    "`ValueError` / `TypeError` naming the allowed range or shape, before any decoding",
+)
 def test_inputs_are_validated_with_clear_messages():
     model = tiny_model().eval()
     with pytest.raises(ValueError, match=r"input_values must have shape \(batch, 1, samples\)"):
@@ -254,6 +259,10 @@ def test_inputs_are_validated_with_clear_messages():
         model.decode(torch.tensor([[0, 1]]))
     with pytest.raises(TypeError, match="integer tensor"):
         model.decode(torch.zeros(1, 1, 3))
+    with pytest.raises(ValueError, match="0 frames"):
+        model.decode(torch.zeros(1, 1, 0, dtype=torch.long))
+    with pytest.raises(ValueError, match=r"codes must lie in \[0, 64\), got values in \[-1, 2\]"):
+        model.decode(torch.tensor([[[-1, 2]]]))
     with pytest.raises(ValueError, match="exactly one of"):
         model()
     with pytest.raises(ValueError, match=r"latents must have shape \(batch, frames, 32\)"):
@@ -382,3 +391,62 @@ def test_encode_compiles_to_one_graph_and_decode_compiles():
     torch.testing.assert_close(dit(latents, t, condition, mask), model.decoder(latents, t, condition, mask))
     decode = torch.compile(_Decode(model), backend="eager")
     torch.testing.assert_close(decode(codes), _Decode(model)(codes))
+
+
+def test_condition_dropout_zeroes_whole_clips_in_training_only_and_config_sets_decode_defaults():
+    model = tiny_model(flow_prediction="data", condition_dropout=0.5)
+    seen = []
+    model.decoder.register_forward_hook(lambda module, args, output: seen.append(args[2].detach().clone()))
+    latents = torch.randn(8, 6, model.config.latent_dim)
+    model.train()
+    model(latents=latents, generator=torch.Generator().manual_seed(0))
+    dropped = [bool((clip == 0).all()) for clip in seen[-1]]
+    assert 0 < sum(dropped) < 8  # whole clips, some of them
+    assert all(bool((clip != 0).any()) for clip, gone in zip(seen[-1], dropped, strict=True) if not gone)
+    model.eval()
+    model(latents=latents, generator=torch.Generator().manual_seed(0))
+    assert all(bool((clip != 0).any()) for clip in seen[-1])
+    # decode's guidance scale and start time default to the config's
+    codes = model.encode_latents(latents[:2])
+    model.config.guidance_scale, model.config.flow_start_time = 2.0, 0.4
+    from_config = model.decode_latents(codes, num_steps=3, generator=torch.Generator().manual_seed(1))
+    explicit = model.decode_latents(codes, num_steps=3, generator=torch.Generator().manual_seed(1),
+                                    guidance_scale=2.0, start_time=0.4)
+    plain = model.decode_latents(codes, num_steps=3, generator=torch.Generator().manual_seed(1),
+                                 guidance_scale=1.0, start_time=0.0)
+    torch.testing.assert_close(from_config, explicit)
+    assert not torch.allclose(from_config, plain)
+    for key, value in (("condition_dropout", 1.0), ("guidance_scale", -0.5), ("flow_start_time", 1.0)):
+        with pytest.raises(ValueError, match=key):
+            MSNTokenizerConfig(**{key: value})
+
+
+@pytest.mark.reliability(
+    "audio or codes many windows long into the tokenizer's `encode` / `decode`",
+    "processed window by window (`config.window_frames`): the encoder and the DiT never see more than one window;"
+    " codes stay on the frame grid",
+)
+def test_long_audio_and_codes_go_through_the_model_one_window_at_a_time():
+    """3.5 windows of audio: the encoder and the DiT never see more than `window_frames` frames, the codes are the
+    windows' codes side by side (on the frame grid: ceil(samples / hop) in all), and decode returns every sample."""
+    model = tiny_model()
+    window = model.config.window_frames  # 1 s at 8 kHz, hop 128 -> 63 frames
+    assert window == 63
+    samples = int(3.5 * window * model.hop_length) + 5
+    audio = torch.randn(1, 1, samples, generator=torch.Generator().manual_seed(0)) * 0.1
+    widest = {"encoder": 0, "decoder": 0}
+    model.encoder.register_forward_hook(lambda m, args, out: widest.update(encoder=max(widest["encoder"],
+                                                                                       args[0].shape[1])))
+    model.decoder.register_forward_hook(lambda m, args, out: widest.update(decoder=max(widest["decoder"],
+                                                                                       args[0].shape[1])))
+    codes = model.encode(audio).audio_codes
+    assert codes.shape == (1, 1, model.num_frames(samples))
+    step = window * model.hop_length
+    pieces = [model.encode(audio[..., start:start + step]).audio_codes for start in range(0, samples, step)]
+    assert torch.equal(codes, torch.cat(pieces, dim=-1))
+    latents = model.audio_to_latents(audio[..., :step])
+    assert torch.equal(model.encode_latents(torch.cat([latents, latents], dim=1)), torch.cat([codes[..., :window]] * 2,
+                                                                                              dim=-1))
+    decoded = model.decode(codes, num_steps=2, generator=torch.Generator().manual_seed(0)).audio_values
+    assert decoded.shape[-1] == model.num_frames(samples) * model.hop_length and torch.isfinite(decoded).all()
+    assert widest == {"encoder": window, "decoder": window}

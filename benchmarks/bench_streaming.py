@@ -1,0 +1,117 @@
+"""Memory of the data path as the manifest grows: load a manifest of N rows, pre-tokenise it, build the LM-MSN
+stage-1 and MINT stage-1 sets; the peak resident memory of each N (a fresh process per N) shows whether the path
+streams (flat) or holds every row (grows with N).
+
+The corpus is synthetic on purpose (the question is rows, not audio): 100 WAV files of 100 s (8 kHz mono, tones
+with noise), and a manifest of N rows, each a distinct 0.1-s window (`start`, `end`) with a caption. The tokenizer
+is the tests' tiny mel tokenizer (random weights, 8 kHz, 62.5 frames/s).
+
+    python benchmarks/bench_streaming.py [--rows 1000 10000 100000] [--out benchmarks/results/streaming_cpu.json]
+
+Prints a markdown table: rows, peak RSS (MiB), the peak over the smallest run's, MiB per 10k rows, seconds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+CHILD = r"""
+import json, resource, sys, time
+import torch
+torch.set_num_threads(1)
+sys.path.insert(0, {tests!r})
+from helpers import tiny_config_kwargs
+from soundlm import MSNTokenizerConfig, MSNTokenizerModel
+from soundlm.processing.audio_datasets import load_audio_dataset
+from soundlm.processing.pretokenized import load_pretokenized, pretokenize
+from soundlm.processing.task_datasets import lm_msn_task_dataset, mint_task_dataset
+began = time.perf_counter()
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+torch.manual_seed(0)
+model = MSNTokenizerModel(MSNTokenizerConfig(**tiny_config_kwargs())).eval()
+rows = load_audio_dataset({manifest!r})
+summary = pretokenize(rows, model, {out!r}, batch_size=256, progress=False)
+coded = load_pretokenized({out!r})
+lm = lm_msn_task_dataset(coded, stage=1)
+mint = mint_task_dataset(rows, stage=1)
+print(json.dumps({{"rows": len(rows), "kept": summary.kept, "lm_msn": len(lm), "mint": len(mint),
+                  "baseline_kib": before,
+                  "peak_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+                  "seconds": time.perf_counter() - began}}))
+"""
+
+
+def write_corpus(folder: Path, rows: int) -> Path:
+    """100 files of 100 s and a manifest of `rows` distinct 0.1-s windows over them."""
+    import numpy as np
+    import soundfile as sf
+
+    audio = folder / "audio"
+    audio.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    for index in range(100):
+        path = audio / f"f{index:03d}.wav"
+        if not path.exists():
+            t = np.arange(800_000) / 8000
+            signal = 0.3 * np.sin(2 * np.pi * (200 + 5 * index) * t) + 0.05 * rng.standard_normal(t.size)
+            sf.write(path, signal.astype(np.float32), 8000, subtype="PCM_16")
+    manifest = folder / f"manifest_{rows}.csv"
+    with manifest.open("w") as handle:
+        handle.write("path,start,end,caption\n")
+        for row in range(rows):
+            file, window = row % 100, row // 100
+            start = window * 0.1
+            handle.write(f"audio/f{file:03d}.wav,{start:.1f},{start + 0.1:.1f},tone {file} part {window}\n")
+    return manifest
+
+
+def main(argv: list[str] | None = None) -> list[dict]:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rows", type=int, nargs="+", default=[1000, 10000, 100000])
+    parser.add_argument("--out", default="benchmarks/results/streaming_cpu.json")
+    args = parser.parse_args(argv)
+    if max(args.rows) > 100_000:
+        raise ValueError(f"--rows at most 100000 (1000 windows of 0.1 s per file), got {max(args.rows)}")
+    tests = str(Path(__file__).resolve().parents[1] / "tests")
+    results = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for rows in sorted(args.rows):
+            manifest = write_corpus(Path(tmp), rows)
+            script = CHILD.format(tests=tests, manifest=str(manifest), out=str(Path(tmp) / f"pretokenized_{rows}"))
+            began = time.perf_counter()
+            done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+            if done.returncode != 0:
+                raise RuntimeError(f"{rows} rows failed:\n{done.stderr[-3000:]}")
+            result = json.loads(done.stdout.strip().splitlines()[-1])
+            result["wall_seconds"] = time.perf_counter() - began
+            results.append(result)
+            print(f"{rows} rows: peak {result['peak_kib'] / 1024:.0f} MiB, {result['seconds']:.0f} s", file=sys.stderr)
+    smallest = results[0]
+    lines = ["| rows | peak RSS MiB | peak / smallest run's | MiB per 10k more rows | seconds |",
+             "|---:|---:|---:|---:|---:|"]
+    for result in results:
+        extra = (result["peak_kib"] - smallest["peak_kib"]) / 1024
+        per_10k = extra / max(result["rows"] - smallest["rows"], 1) * 10_000 if result is not smallest else 0.0
+        lines.append(f"| {result['rows']} | {result['peak_kib'] / 1024:.0f} | "
+                     f"{result['peak_kib'] / smallest['peak_kib']:.2f}x | {per_10k:.1f} | {result['seconds']:.0f} |")
+    table = "\n".join(lines)
+    print(table)
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps({
+        "date": datetime.date.today().isoformat(), "machine": f"{platform.machine()}, {platform.processor()}",
+        "command": "python benchmarks/bench_streaming.py " + " ".join(argv or sys.argv[1:]),
+        "results": results, "table": table}, indent=2))
+    Path(args.out).with_suffix(".md").write_text(table + "\n")
+    return results
+
+
+if __name__ == "__main__":
+    main()
