@@ -19,6 +19,20 @@ def tiny_config_kwargs(**overrides):
     return kwargs
 
 
+def save_tiny_tokenizer(folder, seed: int = 0):
+    """A tiny random MSN tokenizer (`tiny_config_kwargs`) and its feature extractor saved into `folder`; returns the
+    model (eval mode)."""
+    import torch
+
+    from soundlm import MSNFeatureExtractor, MSNTokenizerConfig, MSNTokenizerModel
+
+    torch.manual_seed(seed)
+    model = MSNTokenizerModel(MSNTokenizerConfig(**tiny_config_kwargs())).eval()
+    model.save_pretrained(folder)
+    MSNFeatureExtractor.from_tokenizer_config(model.config).save_pretrained(folder)
+    return model
+
+
 def write_manifest(folder, clips, rate=8000, bad_files=()):
     """Write ``clips`` (n, samples) as WAVs plus a manifest.csv (split: last clip is test); returns its path.
 

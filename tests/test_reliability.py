@@ -15,14 +15,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-import torch
 from bad_audio import BAD_AUDIO, write_bad_audio
-from helpers import tiny_config_kwargs
+from helpers import save_tiny_tokenizer
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from soundlm import MSNFeatureExtractor, MSNTokenizerConfig, MSNTokenizerModel
+from soundlm import MSNFeatureExtractor, MSNTokenizerModel
 from soundlm.cli import main as cli_main
 from soundlm.modeling.yamnet import YamnetFeatureExtractor
 from soundlm.processing.audio_datasets import load_audio_dataset
@@ -42,11 +41,8 @@ def bad_files(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def tokenizer_folder(tmp_path_factory):
-    torch.manual_seed(0)
-    model = MSNTokenizerModel(MSNTokenizerConfig(**tiny_config_kwargs())).eval()
     folder = tmp_path_factory.mktemp("tokenizer")
-    model.save_pretrained(folder)
-    MSNFeatureExtractor.from_tokenizer_config(model.config).save_pretrained(folder)
+    save_tiny_tokenizer(folder)
     return folder
 
 
@@ -148,14 +144,18 @@ def test_bad_audio_at_every_entry_point_works_or_names_the_file_and_the_problem(
                 # the batch paths may do more (average 5.1 to mono, cut windows), never less
                 if case.name != "six_channels.wav":
                     assert observed.split(" ")[0] == case.expected, (entry, case.name, observed)
-    table = render_table(outcomes)
+    _check_readme_section(README_START, README_END, render_table(outcomes))
+
+
+def _check_readme_section(start_marker: str, end_marker: str, table: str) -> None:
+    """The README holds `table` between the markers (rewritten there first with SOUNDLM_WRITE_README=1)."""
     readme = (REPO / "README.md").read_text()
     if os.environ.get("SOUNDLM_WRITE_README") == "1":
-        start, end = readme.index(README_START) + len(README_START), readme.index(README_END)
+        start, end = readme.index(start_marker) + len(start_marker), readme.index(end_marker)
         (REPO / "README.md").write_text(readme[:start] + "\n" + table + "\n" + readme[end:])
         readme = (REPO / "README.md").read_text()
-    assert f"{README_START}\n{table}\n{README_END}" in readme, (
-        "the README's bad-audio table differs from what the package does now; rewrite it with "
+    assert f"{start_marker}\n{table}\n{end_marker}" in readme, (
+        "the README's reliability table differs from what the tests find now; rewrite it with "
         f"SOUNDLM_WRITE_README=1 pytest tests/test_reliability.py\n{table}")
 
 
@@ -287,11 +287,4 @@ def test_the_readme_lists_every_reliability_case():
     assert len(cases) >= 15
     table = "\n".join(["| what was tried | how it ends | test |", "|---|---|---|",
                        *(f"| {case} | {outcome} | {test} |" for case, outcome, test in cases)])
-    readme = (REPO / "README.md").read_text()
-    if os.environ.get("SOUNDLM_WRITE_README") == "1":
-        start, end = readme.index(CASES_START) + len(CASES_START), readme.index(CASES_END)
-        (REPO / "README.md").write_text(readme[:start] + "\n" + table + "\n" + readme[end:])
-        readme = (REPO / "README.md").read_text()
-    assert f"{CASES_START}\n{table}\n{CASES_END}" in readme, (
-        "the README's reliability cases differ from the marked tests; rewrite them with "
-        f"SOUNDLM_WRITE_README=1 pytest tests/test_reliability.py\n{table}")
+    _check_readme_section(CASES_START, CASES_END, table)

@@ -3,12 +3,17 @@ result equal to the model called directly, batches equal to clips alone, CLAP st
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 import soundfile as sf
 import torch
 from helpers import (
-    tiny_config_kwargs,
+    save_tiny_tokenizer,
     tiny_mint_clips,
     tiny_mint_config,
     tiny_mint_stage1_processor,
@@ -17,7 +22,7 @@ from helpers import (
 from transformers import pipeline
 
 import soundlm  # noqa: F401  (registers the pipelines)
-from soundlm import MSNFeatureExtractor, MSNTokenizerConfig, MSNTokenizerModel
+from soundlm import MSNTokenizerModel
 from soundlm.modeling.mint import MintForConditionalGeneration, MintForPreTraining
 from soundlm.pipelines.audio_text_to_text import CAPTION_PROMPT
 
@@ -30,11 +35,8 @@ LABELS = ["dog barks", "rain falls", "bird sings"]
 
 @pytest.fixture(scope="module")
 def tokenizer_folder(tmp_path_factory):
-    torch.manual_seed(0)
-    model = MSNTokenizerModel(MSNTokenizerConfig(**tiny_config_kwargs())).eval()
     folder = tmp_path_factory.mktemp("msn")
-    model.save_pretrained(folder)
-    MSNFeatureExtractor.from_tokenizer_config(model.config).save_pretrained(folder)
+    save_tiny_tokenizer(folder)
     return folder
 
 
@@ -293,11 +295,11 @@ assert not any(name.split(".")[0] == "soundlm" for name in sys.modules), "soundl
 out = run(np.load({str(tmp_path / "clip.npy")!r}), **{arguments!r})
 print(json.dumps(out["audio_codes"].tolist() if isinstance(out, dict) else out))
 """
-    env = {**__import__("os").environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": ""}
-    result = __import__("subprocess").run([__import__("sys").executable, "-c", script], cwd=tmp_path,
-                                          capture_output=True, text=True, env=env, timeout=300)
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": ""}
+    result = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, env=env,
+                            timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
-    remote = __import__("json").loads(result.stdout.strip().splitlines()[-1])
+    remote = json.loads(result.stdout.strip().splitlines()[-1])
     if family == "tokenizer":
         assert remote == expected["audio_codes"].tolist()
     else:

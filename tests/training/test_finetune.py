@@ -128,13 +128,22 @@ def test_kill_9_after_a_checkpoint_then_resume_gives_the_same_weights(workspace,
         "            os.kill(os.getpid(), signal.SIGKILL)\n"
         f"finetune.main(['--config', {str(path)!r}, '--stage', 'pretrain'], callbacks=[Kill()])\n"
     )
-    result = subprocess.run([sys.executable, "-c", killer], capture_output=True, text=True, cwd=tmp_path,
-                            timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
-    assert result.returncode == -9, result.stderr[-2000:]
+    _run_until_killed(killer, tmp_path)
     assert (tmp_path / "b" / "pretrain" / "checkpoint-2" / COMPLETE_MARKER).is_file()
     assert not (tmp_path / "b" / "pretrain" / "final").exists()
     assert resume_checkpoint("latest", tmp_path / "b" / "pretrain", logging.getLogger()).endswith("checkpoint-2")
-    resumed = finetune.main(["--config", str(path), "--stage", "pretrain", "--train.resume_from_checkpoint",
+    _assert_resumed_equals(straight, path)
+
+
+def _run_until_killed(script: str, cwd) -> None:
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=cwd,
+                            timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert result.returncode == -9, result.stderr[-2000:]
+
+
+def _assert_resumed_equals(straight, config_path) -> None:
+    """Resume the killed run from `latest`: its adapter equals the uninterrupted run's, bit for bit."""
+    resumed = finetune.main(["--config", str(config_path), "--stage", "pretrain", "--train.resume_from_checkpoint",
                              "latest"])
     ours, theirs = adapter_state(straight), adapter_state(resumed)
     for name in ours:
@@ -166,20 +175,14 @@ def test_kill_9_in_the_middle_of_a_checkpoint_write_never_leaves_a_checkpoint_th
         "Trainer._save_optimizer_and_scheduler = save_then_die\n"
         f"finetune.main(['--config', {str(path)!r}, '--stage', 'pretrain'])\n"
     )
-    result = subprocess.run([sys.executable, "-c", killer], capture_output=True, text=True, cwd=tmp_path,
-                            timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
-    assert result.returncode == -9, result.stderr[-2000:]
+    _run_until_killed(killer, tmp_path)
     run = tmp_path / "b" / "pretrain"
     assert (run / "checkpoint-4" / "optimizer.pt").is_file() and not (run / "checkpoint-4" / COMPLETE_MARKER).exists()
     assert not (run / "final").exists()
     with pytest.raises(ValueError, match="checkpoint-4.* is incomplete"):
         resume_checkpoint(str(run / "checkpoint-4"), run, logging.getLogger())
     assert resume_checkpoint("latest", run, logging.getLogger()).endswith("checkpoint-2")
-    resumed = finetune.main(["--config", str(path), "--stage", "pretrain", "--train.resume_from_checkpoint",
-                             "latest"])
-    ours, theirs = adapter_state(straight), adapter_state(resumed)
-    for name in ours:
-        torch.testing.assert_close(theirs[name], ours[name], rtol=0, atol=0, msg=name)
+    _assert_resumed_equals(straight, path)
 
 
 @pytest.mark.reliability(
