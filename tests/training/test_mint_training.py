@@ -176,6 +176,39 @@ def test_kill_9_after_a_checkpoint_then_resume_gives_the_same_weights(workspace,
         torch.testing.assert_close(theirs[name], ours[name], rtol=0, atol=0, msg=name)
 
 
+@pytest.mark.reliability(
+    "`training/instruct_mint.py` killed with SIGKILL right after its step-2 checkpoint",
+    "resumes to the uninterrupted run's weights, bit for bit",
+)
+def test_stage2_killed_after_a_checkpoint_resumes_to_the_same_weights(workspace, tmp_path):
+    """Stage 2 shares `run_stage` and the checkpoint code with stage 1; killed with SIGKILL right after its step-2
+    checkpoint and resumed from `latest`, it ends with the uninterrupted run's weights, bit for bit."""
+    stage1 = pretrain_mint.main(["--config", str(stage1_config(workspace, tmp_path / "s1", max_steps=2))])
+    straight = instruct_mint.main(["--config", str(stage2_config(workspace, stage1, tmp_path / "a", max_steps=4,
+                                                                 save_every=2))])
+    path = stage2_config(workspace, stage1, tmp_path / "b", max_steps=4, save_every=2)
+    killer = (
+        "import os, signal\n"
+        "from transformers import TrainerCallback\n"
+        "from soundlm.training import instruct_mint\n"
+        "class Kill(TrainerCallback):\n"
+        "    def on_save(self, args, state, control, **kwargs):\n"
+        "        if state.global_step == 2:\n"
+        "            os.kill(os.getpid(), signal.SIGKILL)\n"
+        f"instruct_mint.main(['--config', {str(path)!r}], callbacks=[Kill()])\n"
+    )
+    threads = str(torch.get_num_threads())
+    result = subprocess.run([sys.executable, "-c", killer], capture_output=True, text=True, cwd=tmp_path,
+                            timeout=300, env={**os.environ, "OMP_NUM_THREADS": threads})
+    assert result.returncode == -signal.SIGKILL, result.stderr[-2000:]
+    assert (tmp_path / "b" / "checkpoint-2").is_dir() and not (tmp_path / "b" / "final").exists()
+    resumed = instruct_mint.main(["--config", str(path), "--train.resume_from_checkpoint", "latest"])
+    ours, theirs = load_file(straight / "model.safetensors"), load_file(resumed / "model.safetensors")
+    assert ours.keys() == theirs.keys()
+    for name in ours:
+        torch.testing.assert_close(theirs[name], ours[name], rtol=0, atol=0, msg=name)
+
+
 def test_two_process_training_gathers_negatives(workspace, tmp_path):
     """DDP on 2 CPU processes (gloo) through `accelerate launch`: each process's ALC similarity spans the texts of
     both processes (batch 3 -> 6 columns), and one model is saved."""
