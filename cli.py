@@ -81,17 +81,16 @@ def _codec(model_dir: str):
 def _file_codes(model, extractor, path: str) -> tuple[list[int], int]:
     """Codes of a whole file, encoded window by window: a long file (an hour) is never decoded or encoded whole.
 
-    Windows are the decoder's window (`sound_tokenizer_window_frames`: the training clip, `clip_seconds`, in whole
+    Windows are the tokenizer's window (`config.window_frames`: the training clip, `clip_seconds`, in whole
     frames), read from the file one at a time and held to exactly that many samples after resampling, so they
     sit on the frame grid: the file gets `num_frames(samples)` codes in all and code k stays at k x hop_length
     samples, however long the file. Each window is encoded from a fresh causal context. Returns (codes, windows).
     """
     import numpy as np
 
-    from .modeling.lm_msn.generation_lm_msn import sound_tokenizer_window_frames
     from .processing.audio_datasets import file_window_rows, read_row_audio
 
-    window = sound_tokenizer_window_frames(model.config) * model.hop_length  # samples at the model's rate
+    window = model.config.window_frames * model.hop_length  # samples at the model's rate
     rows = file_window_rows(path, window / model.sample_rate)
     codes: list[int] = []
     for index, row in enumerate(rows):
@@ -148,8 +147,7 @@ def decode(args: argparse.Namespace) -> int:
                 if record.get("codebook_size", model.codebook_size) != model.codebook_size:
                     raise ValueError(f"codes were made with codebook_size={record['codebook_size']}, "
                                      f"this tokenizer has {model.codebook_size}")
-                # window by window (the tokenizer's clip_seconds): a long code sequence never meets the
-                # non-causal decoder whole
+                # the whole span checked first, then decoded window by window by the tokenizer's decode
                 audio = codes_to_audio(model, record["codes"], num_steps=args.num_steps, scheduler=args.scheduler,
                                        generator=torch.Generator().manual_seed(args.seed))
             except (ValueError, TypeError, KeyError, json.JSONDecodeError) as error:

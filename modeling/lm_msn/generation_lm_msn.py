@@ -216,13 +216,10 @@ def sound_tokenizer_window_frames(config) -> int:
     return int(config.window_frames)
 
 
-def codes_to_audio(sound_tokenizer, codes: Sequence[int], window_frames: int | None = None,
-                   **decode_kwargs) -> torch.Tensor:
-    """Decode one span of codes `(num_frames,)` into a waveform `(channels, samples)`.
-
-    Spans longer than the decoder's window (`window_frames`, default: the frames of the sound tokenizer's
-    training clip, `config.clip_seconds`) are decoded window by window and concatenated.
-    """
+def codes_to_audio(sound_tokenizer, codes: Sequence[int], **decode_kwargs) -> torch.Tensor:
+    """Decode one span of codes `(num_frames,)` into a waveform `(channels, samples)`, after checking the whole
+    span (integers, 1-D, non-empty, inside the codebook). Spans longer than the decoder's window are decoded window
+    by window by the sound tokenizer's own `decode` (`config.window_frames`, its training clip)."""
     try:
         codes = torch.as_tensor(codes if torch.is_tensor(codes) else list(codes))
     except (TypeError, ValueError, RuntimeError) as error:
@@ -236,12 +233,6 @@ def codes_to_audio(sound_tokenizer, codes: Sequence[int], window_frames: int | N
         # checked whole before the first window decodes; the words are the quantiser's own check's
         raise ValueError(f"codes must lie in [0, {sound_tokenizer.config.codebook_size}), got values in "
                          f"[{int(codes.min())}, {int(codes.max())}]")
-    if window_frames is None:
-        window_frames = sound_tokenizer_window_frames(sound_tokenizer.config)
     device = next(sound_tokenizer.parameters()).device
-    pieces = []
-    for start in range(0, codes.numel(), window_frames):
-        window = codes[start:start + window_frames].to(device)[None, None, :]
-        with torch.no_grad():
-            pieces.append(sound_tokenizer.decode(window, **decode_kwargs).audio_values[0])
-    return torch.cat(pieces, dim=-1)
+    with torch.no_grad():
+        return sound_tokenizer.decode(codes.to(device)[None, None, :], **decode_kwargs).audio_values[0]

@@ -153,23 +153,33 @@ def test_kill_9_after_a_checkpoint_then_resume_gives_the_same_weights(workspace,
     straight = pretrain_mint.main(["--config", str(stage1_config(workspace, tmp_path / "a", max_steps=5,
                                                                  save_every=3))])
     path = stage1_config(workspace, tmp_path / "b", max_steps=5, save_every=3)
+    _kill_after_checkpoint("pretrain_mint", path, 3, tmp_path)
+    assert not (tmp_path / "b" / "final").exists()
+    _assert_resumed_equals(pretrain_mint, path, straight)
+
+
+def _kill_after_checkpoint(script: str, config_path: Path, step: int, cwd: Path) -> None:
+    """Run `soundlm.training.<script>` in a fresh process and SIGKILL it right after its step-`step` checkpoint."""
     killer = (
         "import os, signal\n"
         "from transformers import TrainerCallback\n"
-        "from soundlm.training import pretrain_mint\n"
+        f"from soundlm.training import {script}\n"
         "class Kill(TrainerCallback):\n"
         "    def on_save(self, args, state, control, **kwargs):\n"
-        "        if state.global_step == 3:\n"
+        f"        if state.global_step == {step}:\n"
         "            os.kill(os.getpid(), signal.SIGKILL)\n"
-        f"pretrain_mint.main(['--config', {str(path)!r}], callbacks=[Kill()])\n"
+        f"{script}.main(['--config', {str(config_path)!r}], callbacks=[Kill()])\n"
     )
     # the same thread count as this process: a float sum split over other threads rounds differently
     threads = str(torch.get_num_threads())
-    result = subprocess.run([sys.executable, "-c", killer], capture_output=True, text=True, cwd=tmp_path,
+    result = subprocess.run([sys.executable, "-c", killer], capture_output=True, text=True, cwd=cwd,
                             timeout=300, env={**os.environ, "OMP_NUM_THREADS": threads})
     assert result.returncode == -signal.SIGKILL, result.stderr[-2000:]
-    assert not (tmp_path / "b" / "final").exists()
-    resumed = pretrain_mint.main(["--config", str(path), "--train.resume_from_checkpoint", "latest"])
+
+
+def _assert_resumed_equals(script, config_path: Path, straight: Path) -> None:
+    """Resume the killed run from `latest`: its weights equal the uninterrupted run's, bit for bit."""
+    resumed = script.main(["--config", str(config_path), "--train.resume_from_checkpoint", "latest"])
     ours, theirs = load_file(straight / "model.safetensors"), load_file(resumed / "model.safetensors")
     assert ours.keys() == theirs.keys()
     for name in ours:
@@ -187,26 +197,9 @@ def test_stage2_killed_after_a_checkpoint_resumes_to_the_same_weights(workspace,
     straight = instruct_mint.main(["--config", str(stage2_config(workspace, stage1, tmp_path / "a", max_steps=4,
                                                                  save_every=2))])
     path = stage2_config(workspace, stage1, tmp_path / "b", max_steps=4, save_every=2)
-    killer = (
-        "import os, signal\n"
-        "from transformers import TrainerCallback\n"
-        "from soundlm.training import instruct_mint\n"
-        "class Kill(TrainerCallback):\n"
-        "    def on_save(self, args, state, control, **kwargs):\n"
-        "        if state.global_step == 2:\n"
-        "            os.kill(os.getpid(), signal.SIGKILL)\n"
-        f"instruct_mint.main(['--config', {str(path)!r}], callbacks=[Kill()])\n"
-    )
-    threads = str(torch.get_num_threads())
-    result = subprocess.run([sys.executable, "-c", killer], capture_output=True, text=True, cwd=tmp_path,
-                            timeout=300, env={**os.environ, "OMP_NUM_THREADS": threads})
-    assert result.returncode == -signal.SIGKILL, result.stderr[-2000:]
+    _kill_after_checkpoint("instruct_mint", path, 2, tmp_path)
     assert (tmp_path / "b" / "checkpoint-2").is_dir() and not (tmp_path / "b" / "final").exists()
-    resumed = instruct_mint.main(["--config", str(path), "--train.resume_from_checkpoint", "latest"])
-    ours, theirs = load_file(straight / "model.safetensors"), load_file(resumed / "model.safetensors")
-    assert ours.keys() == theirs.keys()
-    for name in ours:
-        torch.testing.assert_close(theirs[name], ours[name], rtol=0, atol=0, msg=name)
+    _assert_resumed_equals(instruct_mint, path, straight)
 
 
 def test_two_process_training_gathers_negatives(workspace, tmp_path):
