@@ -315,6 +315,7 @@ def export(args: argparse.Namespace) -> int:
     processor_config = Path(args.model) / "processor_config.json"
     lm_msn = (processor_config.exists()
               and json.loads(processor_config.read_text()).get("processor_class") == "AudioTokenProcessor")
+    bundled_tokenizer = False
     card: dict[str, Any] = {}
     auto_class = "AutoModel"
     if lm_msn:  # a merged LM-MSN folder: a plain causal LM (no remote code) with the package's processor
@@ -327,7 +328,13 @@ def export(args: argparse.Namespace) -> int:
                              "whose codes it reads and writes)")
         model = AutoModelForCausalLM.from_pretrained(args.model).eval()
         processor = AutoProcessor.from_pretrained(args.model)
-        card = lm_msn_card_fields(model, processor, args.sound_tokenizer, args.base_model)
+        # a local tokenizer folder travels inside the export (sound_tokenizer/), so the folder's remote-code
+        # pipelines need nothing else; a Hub id is only named in the card
+        bundled_tokenizer = Path(args.sound_tokenizer).is_dir()
+        card = lm_msn_card_fields(model, processor, args.sound_tokenizer, args.base_model, repo_id=args.repo_id,
+                                  bundled=bundled_tokenizer)
+        # the pipelines' default prompts, saved with the processor: remote code cannot read the package's JSON
+        processor.prompts = processor.stage2_prompts
         auto_class = "AutoModelForCausalLM"
     else:
         model, processor = _load(args.model)
@@ -352,7 +359,15 @@ def export(args: argparse.Namespace) -> int:
 
     folder = export_for_hub(model, Path(args.out).resolve(), processor, repo_id=args.repo_id,
                             extra_card_fields={**card, "training_notes": notes}, model_index=model_index,
-                            card_template="lm_msn.md" if lm_msn else None, pipelines=remote_pipelines(model))
+                            card_template="lm_msn.md" if lm_msn else None,
+                            pipelines=remote_pipelines(model, processor))
+    if lm_msn and bundled_tokenizer:
+        from .pipelines.lm_msn_support import SOUND_TOKENIZER_SUBFOLDER
+
+        tokenizer_model, extractor = _load(args.sound_tokenizer)
+        export_for_hub(tokenizer_model, folder / SOUND_TOKENIZER_SUBFOLDER, extractor,
+                       repo_id=f"{args.repo_id} (subfolder {SOUND_TOKENIZER_SUBFOLDER})",
+                       pipelines=remote_pipelines(tokenizer_model))
     print(f"exported to {folder}")
     if args.no_check:
         return 0
@@ -422,7 +437,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("model", help="a MINT stage-2 folder, or a merged LM-MSN folder (with --sound-tokenizer)")
     p.add_argument("audio", nargs="+")
     p.add_argument("--prompt", help="instruction (default: the model family's captioning prompt)")
-    p.add_argument("--sound-tokenizer", help="LM-MSN only: the MSN tokenizer folder")
+    p.add_argument("--sound-tokenizer", help="LM-MSN only: the MSN tokenizer folder (default: the model folder's "
+                                             "sound_tokenizer/)")
     p.add_argument("--max-new-tokens", type=int, default=32)
     p.set_defaults(func=caption)
     p = commands.add_parser(
@@ -440,7 +456,8 @@ def main(argv: list[str] | None = None) -> int:
                "--sound-tokenizer runs/demo/tokenizer_fm/final --out-dir sounds/")
     p.add_argument("model", help="a merged LM-MSN folder (soundlm merge)")
     p.add_argument("text", nargs="+", help="one caption per sound")
-    p.add_argument("--sound-tokenizer", required=True, help="the MSN tokenizer folder that decodes the codes")
+    p.add_argument("--sound-tokenizer", help="the MSN tokenizer folder that decodes the codes (default: the model "
+                                             "folder's sound_tokenizer/, which soundlm export writes)")
     p.add_argument("--out-dir", required=True)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--num-steps", type=int, default=10, help="flow-matching decoder steps")
@@ -475,7 +492,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-check", action="store_true")
     p.add_argument("--results", help="an evaluation report.json (e.g. runs/demo/mint_report/report.json) whose "
                                      "numbers go into the card's model-index")
-    p.add_argument("--sound-tokenizer", help="LM-MSN: the Hub id or folder of its sound tokenizer (for the card)")
+    p.add_argument("--sound-tokenizer", help="LM-MSN: its sound tokenizer; a folder is exported into sound_tokenizer/ "
+                                             "(the remote-code pipelines read it), a Hub id is named in the card")
     p.add_argument("--base-model", help="LM-MSN: the base LLM's Hub id (the card's base_model)")
     p.add_argument("--results-row", help="tokenizer reports: the row of this model (default: the row whose config "
                                          "is this model's)")

@@ -38,7 +38,7 @@ from typing import Any
 
 import torch
 
-from ..modeling.lm_msn import generate_audio, generate_text, load_audio_llm, sound_tokenizer_window_frames
+from ..modeling.lm_msn import generate_audio, generate_text, load_audio_llm
 from ..processing.audio_io import write_audio
 from ..processing.pretokenized import load_pretokenized
 from ..processing.tasks import audio_segment, load_lm_msn_prompts, text_segment
@@ -143,7 +143,7 @@ def lm_msn_report(adapter: str, pretokenized: str, sound_tokenizer: str | None, 
         from ..modeling.msn_tokenizer import MSNTokenizerModel
 
         decoder = MSNTokenizerModel.from_pretrained(sound_tokenizer).eval()
-        window = sound_tokenizer_window_frames(decoder.config)
+        window = decoder.config.window_frames
         chosen, seen = [], set()
         for row in captioned:
             if row["caption"] not in seen:

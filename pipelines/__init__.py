@@ -50,20 +50,34 @@ def register_pipelines() -> None:
     _extend_task("text-to-audio", LMMSNTextToAudioPipeline, last=(AutoModelForCausalLM,))
 
 
-def remote_pipelines(model) -> dict[str, tuple[type, tuple[str, ...]]]:
-    """The pipelines an exported folder of ``model`` carries as `custom_pipelines` (for `export_for_hub`), so that
-    `pipeline(model=folder, trust_remote_code=True)` runs where soundlm is not installed. Their task names carry a
-    `soundlm-` prefix: a folder's `custom_pipelines` task would otherwise shadow the task soundlm registers and
-    demand `trust_remote_code` where the package is imported. LM-MSN's merged LLM carries none (its pipelines need
-    the sound tokenizer's folder beside it; see README "Hub export")."""
+def remote_pipelines(model, processor=None) -> dict[str, tuple[type, tuple[str, ...]]]:
+    """The pipelines an exported folder of ``model`` (with its ``processor``) carries as `custom_pipelines` (for
+    `export_for_hub`), so that `pipeline(task, model=folder, trust_remote_code=True)` runs where soundlm is not
+    installed. Their task names carry a `soundlm-` prefix: a folder's `custom_pipelines` task would otherwise shadow
+    the task soundlm registers and demand `trust_remote_code` where the package is imported.
+
+    - MSN tokenizer: `soundlm-audio-tokenization`;
+    - MINT stage 1: `soundlm-zero-shot-audio-classification`; stage 2 adds `soundlm-audio-text-to-text` (the
+      MINT-only class, whose code holds no LM-MSN module);
+    - a merged LM-MSN causal LM (recognised by its `AudioTokenProcessor`): `soundlm-audio-text-to-text` and
+      `soundlm-text-to-audio`; they read the folder's `sound_tokenizer/` (`soundlm export` writes it)."""
     from ..modeling.mint.modeling_mint import MintForConditionalGeneration, MintForPreTraining
     from ..modeling.msn_tokenizer.modeling_msn_tokenizer import MSNTokenizerModel
+    from .lm_msn_support import is_lm_msn
+    from .mint_audio_text_to_text import MintAudioTextToTextPipeline
 
     if isinstance(model, MSNTokenizerModel):
         return {"soundlm-audio-tokenization": (AudioTokenizationPipeline, ("AutoModel",))}
-    if isinstance(model, (MintForPreTraining, MintForConditionalGeneration)):
+    if isinstance(model, MintForPreTraining):
         return {"soundlm-zero-shot-audio-classification": (MintZeroShotAudioClassificationPipeline,
                                                            (model.hub_auto_class,))}
+    if isinstance(model, MintForConditionalGeneration):
+        return {"soundlm-zero-shot-audio-classification": (MintZeroShotAudioClassificationPipeline,
+                                                           (model.hub_auto_class,)),
+                "soundlm-audio-text-to-text": (MintAudioTextToTextPipeline, (model.hub_auto_class,))}
+    if processor is not None and is_lm_msn(processor):
+        return {"soundlm-audio-text-to-text": (AudioTextToTextPipeline, ("AutoModelForCausalLM",)),
+                "soundlm-text-to-audio": (LMMSNTextToAudioPipeline, ("AutoModelForCausalLM",))}
     return {}
 
 

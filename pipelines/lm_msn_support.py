@@ -1,6 +1,6 @@
-"""What the LM-MSN pipelines share: the sound tokenizer they read and write tokens with, and how they tell an LM-MSN
-processor. Kept apart from `base.py` so that the MINT pipelines' import closure (what a Hub export copies) holds no
-LM-MSN code."""
+"""What the LM-MSN pipelines share: the sound tokenizer they read and write tokens with, how they tell an LM-MSN
+processor, and their default prompts. Kept apart from `base.py` so that the MINT pipelines' import closure (what a
+Hub export copies) holds no LM-MSN code."""
 
 from __future__ import annotations
 
@@ -8,15 +8,27 @@ from typing import Any
 
 import torch
 
+SOUND_TOKENIZER_SUBFOLDER = "sound_tokenizer"
+"""Where an exported LM-MSN folder keeps the MSN tokenizer that reads and writes its codes."""
 
-def load_sound_tokenizer(sound_tokenizer: Any, device: torch.device | None = None):
-    """The MSN tokenizer that reads and writes an LM-MSN model's audio tokens: a model, or a saved folder."""
-    from ..modeling.msn_tokenizer import MSNTokenizerModel
+
+def load_sound_tokenizer(sound_tokenizer: Any, device: torch.device | None = None, model: Any = None):
+    """The MSN tokenizer that reads and writes an LM-MSN model's audio tokens: a model, a saved folder, or (when
+    None) the `sound_tokenizer/` subfolder of the folder or Hub repository `model` was loaded from."""
+    from ..modeling.msn_tokenizer.modeling_msn_tokenizer import MSNTokenizerModel
 
     if sound_tokenizer is None:
-        raise ValueError("an LM-MSN model needs its sound tokenizer: pass sound_tokenizer=<folder or "
-                         "MSNTokenizerModel> to pipeline(...)")
-    if not isinstance(sound_tokenizer, MSNTokenizerModel):
+        source = getattr(getattr(model, "config", None), "_name_or_path", None)
+        if source:
+            try:
+                sound_tokenizer = MSNTokenizerModel.from_pretrained(source, subfolder=SOUND_TOKENIZER_SUBFOLDER)
+            except (OSError, ValueError):
+                sound_tokenizer = None
+        if sound_tokenizer is None:
+            raise ValueError(f"an LM-MSN model needs its sound tokenizer: pass sound_tokenizer=<folder or "
+                             f"MSNTokenizerModel> to pipeline(...) (the model's folder {source!r} has no "
+                             f"{SOUND_TOKENIZER_SUBFOLDER}/)")
+    elif "MSNTokenizerModel" not in {cls.__name__ for cls in type(sound_tokenizer).__mro__}:
         sound_tokenizer = MSNTokenizerModel.from_pretrained(sound_tokenizer)
     sound_tokenizer = sound_tokenizer.eval()
     return sound_tokenizer if device is None else sound_tokenizer.to(device)
@@ -24,7 +36,12 @@ def load_sound_tokenizer(sound_tokenizer: Any, device: torch.device | None = Non
 
 def is_lm_msn(processor: Any) -> bool:
     """Whether a pipeline's processor is LM-MSN's (`AudioTokenProcessor`): the model is then a causal LM that reads
-    and writes sound tokens."""
-    from ..processing.processing_lm_msn import AudioTokenProcessor
+    and writes sound tokens. By class name: an exported folder run as remote code loads its processor and the
+    pipeline from two module copies, so `isinstance` would not hold."""
+    return "AudioTokenProcessor" in {cls.__name__ for cls in type(processor).__mro__}
 
-    return isinstance(processor, AudioTokenProcessor)
+
+def default_prompt(processor: Any, task: str) -> str:
+    """The first stage-2 phrasing of `task` (`"captioning"`, `"classification"`, `"text_to_audio"`) that the
+    processor carries (`AudioTokenProcessor.stage2_prompts`)."""
+    return processor.stage2_prompts[task][0]

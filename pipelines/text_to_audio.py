@@ -7,22 +7,23 @@ from typing import Any
 import torch
 from transformers import TextToAudioPipeline
 
-from ..modeling.lm_msn.generation_lm_msn import generate_audio, sound_tokenizer_window_frames
-from ..processing.tasks import load_lm_msn_prompts, text_segment
+from ..modeling.lm_msn.generation_lm_msn import generate_audio
+from ..processing.tasks.examples import text_segment
 from .base import BatchedAudioPipeline
-from .lm_msn_support import is_lm_msn, load_sound_tokenizer
+from .lm_msn_support import default_prompt, is_lm_msn, load_sound_tokenizer
 
 
 class LMMSNTextToAudioPipeline(BatchedAudioPipeline, TextToAudioPipeline):
     """Sounds from text with the LM-MSN audio LLM: each text becomes the stage-2 text-to-audio prompt (default the
-    first of `processing/templates/lm_msn_prompts.json`, `"Generate a sound that matches this description:
-    {caption}"`) in the LLM's chat template, followed by `<soa>`; the LLM samples codes (only codes, until `<eoa>`
+    processor's first, `"Generate a sound that matches this description: {caption}"` from `lm_msn_prompts.json`)
+    in the LLM's chat template, followed by `<soa>`; the LLM samples codes (only codes, until `<eoa>`
     or `max_audio_tokens`), and the sound tokenizer decodes them. Returns `{"audio": float32 array (channels,
     samples), "sampling_rate": Hz}` per text, as transformers' `text-to-audio` does; a span that `max_audio_tokens`
     cut before `<eoa>` is decoded as it is (and logged).
 
     The model is a merged LM-MSN folder (`soundlm merge`) or a loaded audio LLM (`load_audio_llm`) with its
-    `AudioTokenProcessor`; `sound_tokenizer` (a folder or `MSNTokenizerModel`) is required. Models without an
+    `AudioTokenProcessor`; the sound tokenizer is `sound_tokenizer=` (a folder or `MSNTokenizerModel`), else the
+    model folder's `sound_tokenizer/` (an exported LM-MSN folder carries one). Models without an
     `AudioTokenProcessor` (Bark, MusicGen, SpeechT5, ...) get transformers' own pipeline code.
 
     Example:
@@ -42,7 +43,7 @@ class LMMSNTextToAudioPipeline(BatchedAudioPipeline, TextToAudioPipeline):
         super().__init__(*args, **kwargs)
         self.sound_tokenizer = None
         if is_lm_msn(self.processor):
-            self.sound_tokenizer = load_sound_tokenizer(sound_tokenizer, self.device)
+            self.sound_tokenizer = load_sound_tokenizer(sound_tokenizer, self.device, self.model)
             self.sampling_rate = self.sound_tokenizer.config.sampling_rate
         elif sound_tokenizer is not None:
             raise ValueError("sound_tokenizer is for LM-MSN models (with an AudioTokenProcessor)")
@@ -75,7 +76,7 @@ class LMMSNTextToAudioPipeline(BatchedAudioPipeline, TextToAudioPipeline):
     def preprocess(self, text: Any, prompt_template: str | None = None, **kwargs: Any) -> dict[str, Any]:
         if not is_lm_msn(self.processor):
             return TextToAudioPipeline.preprocess(self, text, **kwargs)
-        template = prompt_template or load_lm_msn_prompts()["text_to_audio"][0]
+        template = prompt_template or default_prompt(self.processor, "text_to_audio")
         return {"prompts": [self.processor.chat_segments([text_segment(template.format(caption=caption))])
                             for caption in text]}
 
@@ -84,7 +85,7 @@ class LMMSNTextToAudioPipeline(BatchedAudioPipeline, TextToAudioPipeline):
                  generate_kwargs: dict | None = None, **kwargs: Any) -> dict[str, Any]:
         if not is_lm_msn(self.processor):
             return TextToAudioPipeline._forward(self, model_inputs, generate_kwargs=generate_kwargs, **kwargs)
-        window = sound_tokenizer_window_frames(self.sound_tokenizer.config)
+        window = self.sound_tokenizer.config.window_frames
         max_audio_tokens = window if max_audio_tokens is None else max_audio_tokens
         min_audio_tokens = min(max_audio_tokens, 20) if min_audio_tokens is None else min_audio_tokens
         if not 1 <= min_audio_tokens <= max_audio_tokens:

@@ -48,7 +48,7 @@ from transformers import BatchEncoding, PreTrainedTokenizerBase, ProcessorMixin
 
 from .audio_tokens import EOA_TOKEN, SOA_TOKEN, audio_token_code, audio_vocabulary
 from .tasks.examples import Segment, TaskExample, control_segment
-from .tasks.lm_msn import VICUNA_V11_SYSTEM
+from .tasks.lm_msn import VICUNA_V11_SYSTEM, check_lm_msn_prompts, load_lm_msn_prompts
 
 __all__ = ["VICUNA_V11_CHAT_TEMPLATE", "AudioTextOutput", "AudioTokenProcessor"]
 
@@ -117,6 +117,10 @@ class AudioTokenProcessor(ProcessorMixin):
             size; read from the tokenizer's audio tokens when omitted.
         audio_loss_weight (`float`, *optional*, defaults to 10.0): loss weight of target audio tokens (the
             paper's 10x); other target tokens weigh 1.
+        prompts (`dict[str, list[str]]`, *optional*): the stage-2 prompt phrasings per task (`"captioning"`,
+            `"classification"`, `"text_to_audio"`) that the pipelines default to (the first of each); None reads
+            the shipped `lm_msn_prompts.json` when asked. Saved with the processor: an exported folder carries them,
+            because its remote code cannot read the package's JSON.
 
     Example:
 
@@ -128,7 +132,7 @@ class AudioTokenProcessor(ProcessorMixin):
     """
 
     def __init__(self, tokenizer: PreTrainedTokenizerBase, codebook_size: Any = None,
-                 audio_loss_weight: float = 10.0):
+                 audio_loss_weight: float = 10.0, prompts: Mapping[str, Sequence[str]] | None = None):
         if not isinstance(tokenizer, PreTrainedTokenizerBase):
             raise TypeError(f"tokenizer must be a transformers PreTrainedTokenizerBase, got "
                             f"{type(tokenizer).__name__}.")
@@ -137,6 +141,7 @@ class AudioTokenProcessor(ProcessorMixin):
             raise ValueError(f"audio_loss_weight must be a positive number, got {audio_loss_weight!r}.")
         self.codebook_size = self._add_audio_tokens(tokenizer, codebook_size)
         self.audio_loss_weight = float(audio_loss_weight)
+        self.prompts = None if prompts is None else check_lm_msn_prompts(prompts, complete=True)
         if tokenizer.chat_template is None:
             tokenizer.chat_template = VICUNA_V11_CHAT_TEMPLATE
         super().__init__(tokenizer)
@@ -179,6 +184,11 @@ class AudioTokenProcessor(ProcessorMixin):
                              "tokenizer; build the processor from the LLM's own tokenizer before adding other tokens "
                              "in between.")
         return size
+
+    @property
+    def stage2_prompts(self) -> dict[str, list[str]]:
+        """The stage-2 prompt phrasings per task: the processor's own, else the shipped `lm_msn_prompts.json`."""
+        return self.prompts if self.prompts is not None else load_lm_msn_prompts()
 
     @property
     def vocab_size(self) -> int:
@@ -252,6 +262,9 @@ class AudioTokenProcessor(ProcessorMixin):
         """
         if isinstance(example, Mapping):
             example = TaskExample.from_dict(example)
+        elif not isinstance(example, TaskExample) and type(example).__name__ == "TaskExample":
+            # made by another copy of the module: remote code loads one copy per class it maps
+            example = TaskExample(example.task, example.segments)
         if not isinstance(example, TaskExample):
             raise TypeError(f"example must be a TaskExample or its dict form, got {type(example).__name__}.")
         ids: list[int] = list(self._bos())

@@ -7,7 +7,9 @@
 `--stage pretrain` (the paper's stage 1, caption pairs in both orders) trains the adapter from scratch on
 `data.pretrain`; `--stage instruct` (stage 2, the chat tasks) starts from the stage-1 adapter
 (`model.init_adapter`, default `<train.output_dir>/pretrain/final`) on `data.instruct`. Both read the Arrow
-sets of `training/build_task_data.py`.
+sets of `training/build_task_data.py`. What differs between the stages goes under `stages:` in the same file
+(`stages: {pretrain: {train: {max_steps: 10}}, instruct: {train: {max_steps: 40}}}`), laid over the shared sections;
+command-line overrides come last.
 
 Built on the transformers `Trainer`, so one code path runs from one CPU process to many GPUs (DDP and FSDP
 through `accelerate launch --config_file training/configs/accelerate_{ddp,fsdp}.yaml`): gradient
@@ -98,8 +100,16 @@ DEFAULTS = {
 }
 
 
-def merged_config(config: dict) -> dict:
-    return merge_sections(DEFAULTS, config)
+def merged_config(config: dict, stage: str | None = None) -> dict:
+    """The defaults updated by the file's sections, then by its ``stages.<stage>`` sections (what differs per stage,
+    e.g. ``stages: {pretrain: {train: {max_steps: 10}}}``); unknown sections, keys and stages are refused."""
+    config = dict(config)
+    stages = config.pop("stages", None) or {}
+    if not isinstance(stages, dict) or set(stages) - set(STAGES):
+        raise ValueError(f"config section 'stages' must map stage names {list(STAGES)} to sections, got "
+                         f"{stages!r:.200}")
+    merged = merge_sections(DEFAULTS, config)
+    return merge_sections(merged, stages.get(stage) or {}) if stage else merged
 
 
 def recipe(model_config: dict, codebook_size: int) -> LMMSNConfig:
@@ -235,9 +245,9 @@ def main(argv: list[str] | None = None, callbacks: list | None = None) -> Path:
     parser.add_argument("--stage", required=True, choices=STAGES)
     args, overrides = parser.parse_known_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s", stream=sys.stdout)
-    config = merged_config(load_config(args.config))
-    config = apply_overrides(config, overrides)
     stage = args.stage
+    config = merged_config(load_config(args.config), stage)
+    config = apply_overrides(config, overrides)
     output_dir = Path(config["train"]["output_dir"]) / stage
     set_seed(int(config["train"]["seed"]))
 

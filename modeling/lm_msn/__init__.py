@@ -12,7 +12,6 @@ from .generation_lm_msn import (
     codes_to_audio,
     generate_audio,
     generate_text,
-    sound_tokenizer_window_frames,
 )
 from .modeling_lm_msn import (
     LMMSNLossOutput,
@@ -47,5 +46,4 @@ __all__ = [
     "merge_audio_llm",
     "naive_lm_msn_loss",
     "prepare_audio_llm",
-    "sound_tokenizer_window_frames",
 ]

@@ -33,7 +33,6 @@ __all__ = [
     "codes_to_audio",
     "generate_audio",
     "generate_text",
-    "sound_tokenizer_window_frames",
 ]
 
 
@@ -209,11 +208,6 @@ def generate_audio(model, processor, prompts: Sequence[Sequence], max_audio_toke
             item.sampling_rate = sound_tokenizer.config.sampling_rate
         results.append(item)
     return results
-
-
-def sound_tokenizer_window_frames(config) -> int:
-    """Frames of one decoder window: the sound tokenizer config's `window_frames` (its training clip)."""
-    return int(config.window_frames)
 
 
 def codes_to_audio(sound_tokenizer, codes: Sequence[int], **decode_kwargs) -> torch.Tensor:

@@ -203,12 +203,30 @@ def merge_audio_llm(adapter_path: str | os.PathLike, out_dir: str | os.PathLike,
     return os.fspath(out_dir)
 
 
-def lm_msn_card_fields(model: PreTrainedModel, processor, sound_tokenizer: str, base_model: str | None = None
-                       ) -> dict[str, str]:
+def lm_msn_card_fields(model: PreTrainedModel, processor, sound_tokenizer: str, base_model: str | None = None,
+                       repo_id: str = "your-org/lm-msn", bundled: bool = False) -> dict[str, str]:
     """The values of `hub_cards/lm_msn.md` for a merged audio LLM and its `AudioTokenProcessor`; ``sound_tokenizer``
     names the tokenizer (Hub id or folder) whose codes the model reads and writes, ``base_model`` the LLM it was
-    fine-tuned from (a Hub id goes into the card's front matter)."""
+    fine-tuned from (a Hub id goes into the card's front matter); ``bundled``: the folder carries the tokenizer in
+    `sound_tokenizer/` and its pipelines as remote code."""
+    if bundled:
+        pipelines = (
+            "The sound tokenizer travels in this repository's `sound_tokenizer/` folder and the pipelines as remote "
+            "code, so neither needs `soundlm`:\n\n```python\n"
+            f'speak = pipeline("soundlm-text-to-audio", model="{repo_id}", trust_remote_code=True)\n'
+            'audio = speak("rain on a tin roof", seed=0)       # {"audio": (channels, samples), "sampling_rate"}\n'
+            f'caption = pipeline("soundlm-audio-text-to-text", model="{repo_id}", trust_remote_code=True)\n'
+            'caption("clip.wav")                                # [{"generated_text": ...}]\n```\n\n'
+            "With `soundlm` installed, `import soundlm` serves the same folder as `text-to-audio` and "
+            "`audio-text-to-text` without remote code.")
+    else:
+        pipelines = (
+            "With `soundlm` installed (`import soundlm` registers the processor and the pipelines):\n\n```python\n"
+            f'speak = pipeline("text-to-audio", model="{repo_id}", sound_tokenizer="{sound_tokenizer}")\n'
+            'audio = speak("rain on a tin roof", seed=0)       # {"audio": (channels, samples), "sampling_rate"}\n'
+            f'caption = pipeline("audio-text-to-text", model="{repo_id}", sound_tokenizer="{sound_tokenizer}")\n```')
     return {
+        "pipelines_section": pipelines,
         "base_model": base_model or "not recorded",
         "base_model_line": f"base_model: {base_model}\n" if base_model else "",
         "codebook_size": str(processor.codebook_size),

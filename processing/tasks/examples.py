@@ -32,7 +32,7 @@ from __future__ import annotations
 import numbers
 import random
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, is_dataclass
 from typing import Any
 
 from ..audio_tokens import check_code, render_audio
@@ -197,6 +197,15 @@ def eos_segment(is_target: bool = True) -> Segment:
     return Segment("eos", is_target=is_target)
 
 
+def _own_segment(segment: Any) -> Any:
+    """A `Segment` made by another copy of this module as one of this copy's (anything else unchanged): an exported
+    folder run as remote code loads one copy of this file per class it maps (processor, pipeline), and a pipeline
+    hands its segments to the processor's."""
+    if not isinstance(segment, Segment) and type(segment).__name__ == "Segment" and is_dataclass(segment):
+        return Segment(segment.kind, segment.text, segment.codes, segment.is_target)
+    return segment
+
+
 @dataclass(frozen=True)
 class TaskExample:
     """One training example: the task name and its ordered segments.
@@ -215,6 +224,7 @@ class TaskExample:
         if isinstance(self.segments, (str, bytes)) or not isinstance(self.segments, Iterable):
             raise TypeError(f"`segments` must be a sequence of Segment, got {type(self.segments).__name__}.")
         segments = tuple(self.segments)
+        segments = tuple(_own_segment(segment) for segment in segments)
         for i, segment in enumerate(segments):
             if not isinstance(segment, Segment):
                 raise TypeError(f"`segments[{i}]` must be a Segment, got {type(segment).__name__}: {segment!r:.80}.")

@@ -53,6 +53,7 @@ __all__ = [
     "LM_MSN_CHAT_TASKS",
     "LM_MSN_PRETRAINING_TASKS",
     "VICUNA_V11_SYSTEM",
+    "check_lm_msn_prompts",
     "lm_msn_chat_example",
     "lm_msn_chat_tasks",
     "lm_msn_pretraining_example",
@@ -142,10 +143,12 @@ def load_lm_msn_prompts(path: str | os.PathLike | None = None) -> dict[str, list
         data = json.loads(text)
     except json.JSONDecodeError as error:
         raise ValueError(f"Prompt file {source} is not valid JSON: {error}.") from error
-    return _check_prompts(data, f"prompts (from {source})")
+    return check_lm_msn_prompts(data, f"prompts (from {source})")
 
 
-def _check_prompts(prompts: Any, name: str = "prompts") -> dict[str, list[str]]:
+def check_lm_msn_prompts(prompts: Any, name: str = "prompts", complete: bool = False) -> dict[str, list[str]]:
+    """`prompts` checked (task names, non-empty phrasings, `{caption}` in text-to-audio ones) and copied; with
+    `complete`, every prompted task (`"captioning"`, `"classification"`, `"text_to_audio"`) must be there."""
     if not isinstance(prompts, Mapping):
         raise TypeError(f"`{name}` must map task names to lists of prompts, got {type(prompts).__name__}.")
     checked = {}
@@ -165,6 +168,9 @@ def _check_prompts(prompts: Any, name: str = "prompts") -> dict[str, list[str]]:
                     ) from error
                 if "\0" not in filled:
                     raise ValueError(f"`{name}['text_to_audio'][{i}]` must contain '{{caption}}', got {prompt!r}.")
+    missing = [task for task in _PROMPTED_TASKS if task not in checked]
+    if complete and missing:
+        raise ValueError(f"`{name}` must give phrasings for {list(_PROMPTED_TASKS)}; missing {missing}.")
     return checked
 
 
@@ -271,7 +277,7 @@ def lm_msn_chat_example(
     check_rng(rng)
     phrasings = dict(_default_prompts())
     if prompts is not None:
-        phrasings.update(_check_prompts(prompts))
+        phrasings.update(check_lm_msn_prompts(prompts))
 
     if task == "question_answering":
         instruction = check_text(instruction, "instruction")

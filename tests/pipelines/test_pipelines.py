@@ -307,3 +307,87 @@ print(json.dumps(out["audio_codes"].tolist() if isinstance(out, dict) else out))
     # with soundlm imported the package's task serves the exported folder, no remote code asked for
     again = pipeline(task, model=str(folder))
     assert type(again).__module__.startswith("soundlm.")
+
+
+def _run_without_soundlm(script: str, cwd) -> subprocess.CompletedProcess:
+    """`script` in a fresh interpreter that must never import soundlm (it asserts so itself)."""
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": ""}
+    result = subprocess.run([sys.executable, "-c", script], cwd=cwd, capture_output=True, text=True, env=env,
+                            timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result
+
+
+def test_an_exported_mint_stage2_folder_captions_where_soundlm_was_never_imported(tmp_path):
+    """MINT stage 2 carries `soundlm-audio-text-to-text` (its MINT-only class, no LM-MSN code copied) beside the
+    zero-shot task; the remote caption is the package pipeline's."""
+    from soundlm.modeling.hub_export import export_for_hub
+    from soundlm.pipelines import remote_pipelines
+
+    processor = tiny_mint_stage2_processor()
+    torch.manual_seed(0)
+    model = MintForConditionalGeneration(tiny_mint_config(processor, with_llm=True)).eval()
+    folder = export_for_hub(model, tmp_path / "hub", processor, pipelines=remote_pipelines(model, processor))
+    assert sorted(json.loads((folder / "config.json").read_text())["custom_pipelines"]) == [
+        "soundlm-audio-text-to-text", "soundlm-zero-shot-audio-classification"]
+    assert not [path.name for path in folder.glob("*.py") if "lm_msn" in path.name or "msn" in path.stem.split("_")]
+    clips = tiny_mint_clips()
+    np.savez(tmp_path / "clips.npz", *clips)
+    expected = pipeline("audio-text-to-text", model=model, processor=processor)(
+        clips, sampling_rate=16000, max_new_tokens=5, batch_size=2)
+    script = f"""
+import json, sys
+import numpy as np
+from transformers import pipeline
+run = pipeline("soundlm-audio-text-to-text", model={str(folder)!r}, trust_remote_code=True)
+assert not any(name.split(".")[0] == "soundlm" for name in sys.modules), "soundlm imported"
+saved = np.load({str(tmp_path / "clips.npz")!r})
+print(json.dumps(run([saved[name] for name in saved.files], sampling_rate=16000, max_new_tokens=5, batch_size=2)))
+"""
+    remote = json.loads(_run_without_soundlm(script, tmp_path).stdout.strip().splitlines()[-1])
+    assert remote == expected
+
+
+def test_an_exported_lm_msn_folder_runs_both_pipelines_where_soundlm_was_never_imported(lm_msn, tokenizer_folder,
+                                                                                       tmp_path):
+    """`soundlm export <merged> --sound-tokenizer <folder>` bundles the tokenizer in `sound_tokenizer/`, saves the
+    default prompts with the processor and carries `soundlm-audio-text-to-text` and `soundlm-text-to-audio`: in a
+    fresh interpreter without soundlm they give the package pipelines' captions and audio (same seed); with soundlm
+    imported the package's tasks serve the folder with no `sound_tokenizer=` argument."""
+    from soundlm.cli import main
+
+    out = tmp_path / "hub"
+    assert main(["export", str(lm_msn[1]), str(out), "--sound-tokenizer", str(tokenizer_folder),
+                 "--repo-id", "org/lm-msn"]) == 0
+    assert sorted(json.loads((out / "config.json").read_text())["custom_pipelines"]) == [
+        "soundlm-audio-text-to-text", "soundlm-text-to-audio"]
+    assert json.loads((out / "processor_config.json").read_text())["prompts"]["captioning"][0] == \
+        "Describe this sound."
+    assert (out / "sound_tokenizer" / "model.safetensors").is_file()
+    assert 'pipeline("soundlm-text-to-audio", model="org/lm-msn", trust_remote_code=True)' in \
+        (out / "README.md").read_text()
+    clip = 0.1 * np.random.default_rng(1).standard_normal(4000).astype(np.float32)
+    np.save(tmp_path / "clip.npy", clip)
+    caption = pipeline("audio-text-to-text", model=str(out))  # no sound_tokenizer=: the folder's own
+    expected_caption = caption({"array": clip, "sampling_rate": 8000}, max_new_tokens=4)
+    speak = pipeline("text-to-audio", model=str(out))
+    expected_audio = speak(["a dog barks", "rain"], seed=3, max_audio_tokens=8, min_audio_tokens=2, num_steps=2,
+                           batch_size=2)
+    script = f"""
+import json, sys
+import numpy as np
+from transformers import pipeline
+caption = pipeline("soundlm-audio-text-to-text", model={str(out)!r}, trust_remote_code=True)
+speak = pipeline("soundlm-text-to-audio", model={str(out)!r}, trust_remote_code=True)
+assert not any(name.split(".")[0] == "soundlm" for name in sys.modules), "soundlm imported"
+text = caption({{"array": np.load({str(tmp_path / "clip.npy")!r}), "sampling_rate": 8000}}, max_new_tokens=4)
+sounds = speak(["a dog barks", "rain"], seed=3, max_audio_tokens=8, min_audio_tokens=2, num_steps=2, batch_size=2)
+for index, sound in enumerate(sounds):
+    np.save(f"sound{{index}}.npy", sound["audio"])
+print(json.dumps({{"caption": text, "rates": [sound["sampling_rate"] for sound in sounds]}}))
+"""
+    remote = json.loads(_run_without_soundlm(script, tmp_path).stdout.strip().splitlines()[-1])
+    assert remote["caption"] == expected_caption
+    assert remote["rates"] == [item["sampling_rate"] for item in expected_audio]
+    for index, item in enumerate(expected_audio):
+        np.testing.assert_allclose(np.load(tmp_path / f"sound{index}.npy"), item["audio"], atol=1e-6)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 import torch
 from helpers import tiny_config_kwargs, tiny_text_tokenizer
@@ -170,6 +172,39 @@ def test_save_and_load_with_auto_processor(processor, tmp_path):
     example = lm_msn_chat_example("captioning", [1, 2], caption="rain", rng=row_rng(0, "k"))
     assert loaded.encode_example(example) == processor.encode_example(example)
 
+
+
+def test_prompts_default_to_the_shipped_file_and_travel_with_the_processor(processor, tmp_path):
+    from soundlm.processing.tasks import load_lm_msn_prompts
+
+    assert processor.prompts is None and processor.stage2_prompts == load_lm_msn_prompts()
+    own = {"captioning": ["What is this?"], "classification": ["Label?"], "text_to_audio": ["Make {caption}"]}
+    AudioTokenProcessor(processor.tokenizer, prompts=own).save_pretrained(tmp_path)
+    assert AutoProcessor.from_pretrained(tmp_path).stage2_prompts == own
+    with pytest.raises(ValueError, match=r"missing \['text_to_audio'\]"):
+        AudioTokenProcessor(processor.tokenizer, prompts={"captioning": ["a"], "classification": ["b"]})
+    with pytest.raises(ValueError, match="must contain '{caption}'"):
+        AudioTokenProcessor(processor.tokenizer, prompts={**own, "text_to_audio": ["no field"]})
+
+
+def test_examples_made_by_another_copy_of_the_module_are_encoded_alike(processor, monkeypatch):
+    """Remote code loads one copy of `examples.py` per class an exported folder maps (processor, pipeline): the
+    processor encodes a TaskExample (and segments) of another copy as its own, and refuses other types."""
+    import importlib.util
+
+    from soundlm.processing.tasks import examples
+
+    spec = importlib.util.spec_from_file_location("soundlm.processing.tasks.examples_copy", examples.__file__)
+    copy = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, spec.name, copy)  # dataclasses look their module up while building
+    spec.loader.exec_module(copy)
+    assert copy.Segment is not examples.Segment
+    segments = [copy.text_segment("rain "), copy.audio_segment([3, 1], is_target=True)]
+    ours = TaskExample("text_to_audio", (text_segment("rain "), audio_segment([3, 1], is_target=True)))
+    assert processor.encode_example(copy.TaskExample("text_to_audio", segments)) == processor.encode_example(ours)
+    assert TaskExample("text_to_audio", segments) == ours
+    with pytest.raises(TypeError, match="must be a Segment"):
+        TaskExample("text_to_audio", [("text", "rain")])
 
 @pytest.mark.reliability(
     "generated ids with an audio span never closed (no `<eoa>`), text tokens inside a span, codes or `<eoa>` "

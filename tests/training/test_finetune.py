@@ -201,6 +201,19 @@ def test_accumulation_checkpointing_and_bf16_autocast(workspace, tmp_path):
     assert any("lora_B" in name and state_tensor.abs().sum() > 0 for name, state_tensor in adapter_state(final).items())
 
 
+def test_per_stage_sections_lie_over_the_shared_ones():
+    config = {"train": {"max_steps": 25, "lr": 5e-4},
+              "stages": {"pretrain": {"train": {"max_steps": 10}}, "instruct": {"model": {"audio_loss_weight": 1.0}}}}
+    pretrain, instruct = finetune.merged_config(config, "pretrain"), finetune.merged_config(config, "instruct")
+    assert (pretrain["train"]["max_steps"], pretrain["train"]["lr"], pretrain["model"]["audio_loss_weight"]) == \
+        (10, 5e-4, 10.0)
+    assert (instruct["train"]["max_steps"], instruct["model"]["audio_loss_weight"]) == (25, 1.0)
+    with pytest.raises(ValueError, match="unknown key"):
+        finetune.merged_config({"stages": {"pretrain": {"train": {"steps": 3}}}}, "pretrain")
+    with pytest.raises(ValueError, match="stage names"):
+        finetune.merged_config({"stages": {"stage1": {}}}, "pretrain")
+
+
 def test_config_errors(workspace, tmp_path):
     with pytest.raises(ValueError, match="unknown key"):
         finetune.merged_config({"train": {"learning_rate": 1.0}})

@@ -17,7 +17,6 @@ from soundlm.modeling.lm_msn import (
     generate_text,
     lm_msn_loss,
     prepare_audio_llm,
-    sound_tokenizer_window_frames,
 )
 from soundlm.processing.tasks import TaskExample, audio_segment, eos_segment, text_segment
 
@@ -77,7 +76,7 @@ def test_text_to_audio_decodes_through_the_sound_tokenizer():
 
     sound = MSNTokenizerModel(MSNTokenizerConfig(**tiny_config_kwargs(codebook_size=16))).eval()
     model, processor = build()
-    window = sound_tokenizer_window_frames(sound.config)
+    window = sound.config.window_frames
     results = generate_audio(model, processor, [[text_segment("rain")]], max_audio_tokens=window,
                              sound_tokenizer=sound, decode_kwargs={"num_steps": 2})
     result = results[0]
