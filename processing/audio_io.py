@@ -287,6 +287,10 @@ def resample(audio: np.ndarray, orig_sr: int, target_sr: int) -> np.ndarray:
         audio = audio.astype(np.float32)
     # soxr wants (frames, channels).
     out = soxr.resample(audio.T, orig_sr, target_sr, quality="HQ")
+    if not np.isfinite(out).all() and np.isfinite(audio).all():
+        # finite samples near the dtype's limit (|x| ~ 1e36 in float32) overflow in the filter's sums
+        raise AudioInputError("non_finite", f"resampling from {orig_sr} Hz to {target_sr} Hz overflowed: the "
+                                            f"audio peaks at {float(np.abs(audio).max()):.3g}, far outside [-1, 1]")
     return np.ascontiguousarray(out.T)
 
 

@@ -175,8 +175,11 @@ def test_the_console_script_prints_no_traceback_for_bad_files(bad_files, tokeniz
     assert len((tmp_path / "codes.jsonl").read_text().splitlines()) == len(BAD_AUDIO) - len(refused)
 
 
-FUZZ = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow,
-                                                                          HealthCheck.function_scoped_fixture])
+# The same draws on every run (derandomised), so that a green main stays green; SOUNDLM_FUZZ_EXAMPLES=2000 explores
+# with fresh random draws (how the resampling overflow below was found).
+_EXPLORE = int(os.environ.get("SOUNDLM_FUZZ_EXAMPLES", "0"))
+FUZZ = settings(max_examples=_EXPLORE or 60, derandomize=not _EXPLORE, deadline=None,
+                suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 
 
 @pytest.mark.reliability(

@@ -11,6 +11,7 @@ from helpers import run_docstring_examples
 
 from soundlm.processing import audio_io
 from soundlm.processing.audio_io import (
+    AudioInputError,
     check_sampling_rate,
     load_audio,
     resample,
@@ -156,6 +157,17 @@ def test_resample_bad_arguments():
         resample(np.zeros((1, 2, 3), dtype=np.float32), 16000, 8000)
     with pytest.raises(ValueError, match=r"empty"):
         resample(np.zeros((2, 0), dtype=np.float32), 16000, 8000)
+
+
+
+def test_resampling_that_overflows_is_refused_not_returned():
+    """Found by the fuzz test: a finite float32 sample of 9.2e36 (at 1 Hz, up to 8 kHz) overflows in soxr's filter
+    sums; the result would hold infinities, so it is refused with the peak named."""
+    audio = np.zeros((1, 128), dtype=np.float32)  # the draw hypothesis found
+    audio[0, -1] = 9.240257e36
+    with pytest.raises(AudioInputError, match=r"from 1 Hz to 8000 Hz overflowed: the audio peaks at 9.24e\+36"):
+        resample(audio, 1, 8000)
+    assert np.isfinite(resample(audio / 1e36, 1, 8000)).all()  # large but representable: resampled
 
 
 # ------------------------------------------------------------------------------------------------------------
