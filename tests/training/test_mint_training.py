@@ -294,3 +294,45 @@ def test_shipped_configs_parse(script, name):
         assert train["num_epochs"] == (5 if "stage1" in name else 3)
         if "stage1" in name:
             assert config["model"]["num_query_tokens"] == 32 and config["model"]["max_text_length"] == 32
+
+
+def test_stage_scripts_train_with_deterministic_kernels_on_the_cpu():
+    """At the demo's sizes the CPU attention backward summed the audio keys' and values' gradients in a
+    thread-dependent order, so ALM runs differed (1e-9 in those gradients, then everywhere). The scripts ask the
+    Trainer for full determinism on the CPU (`train.deterministic: auto`); under it, the ALC + ALM gradients of a
+    demo-sized Q-Former repeat to the bit on 2 threads."""
+    from soundlm.modeling.mint import MintConfig, MintForPreTraining
+    from soundlm.training.common.mint import TRAIN_DEFAULTS, training_arguments
+
+    assert training_arguments({**TRAIN_DEFAULTS, "max_steps": 1}, Path("unused")).full_determinism is True
+    assert training_arguments({**TRAIN_DEFAULTS, "max_steps": 1, "deterministic": False},
+                              Path("unused")).full_determinism is False
+    qformer = dict(vocab_size=100, hidden_size=384, num_hidden_layers=2, num_attention_heads=12,
+                   intermediate_size=1536, bos_token_id=1, encoder_hidden_size=1024)
+    config = MintConfig(audio_config={"model_type": "yamnet", "layer_channels": [8, 1024], "layer_strides": [2, 2]},
+                        qformer_config=qformer, num_query_tokens=32, embed_dim=256, max_text_length=12, use_atg=False)
+    torch.manual_seed(0)
+    model = MintForPreTraining(config).train()
+    generator = torch.Generator().manual_seed(0)
+    inputs = {"audio_embeds": torch.randn(16, 10, 1024, generator=generator),
+              "audio_embeds_mask": torch.ones(16, 10, dtype=torch.long),
+              "input_ids": torch.randint(2, 100, (16, 12), generator=generator),
+              "attention_mask": torch.ones(16, 12, dtype=torch.long), "pair_ids": torch.arange(16)}
+
+    def gradients() -> dict[str, torch.Tensor]:
+        torch.manual_seed(1)
+        model.zero_grad()
+        model(**inputs).loss.backward()
+        return {name: p.grad.clone() for name, p in model.named_parameters() if p.grad is not None}
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    torch.use_deterministic_algorithms(True)
+    try:
+        first = gradients()
+        for _ in range(2):
+            again = gradients()
+            assert all(torch.equal(first[name], again[name]) for name in first)
+    finally:
+        torch.use_deterministic_algorithms(False)
+        torch.set_num_threads(threads)

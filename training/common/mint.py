@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 import datasets
+import torch
 from transformers import AutoFeatureExtractor, AutoModel, AutoTokenizer, Trainer, TrainingArguments, set_seed
 
 from soundlm.modeling.mint import encode_audio_rows
@@ -46,6 +47,10 @@ TRAIN_DEFAULTS = {
     "log_every": 10,
     "resume_from_checkpoint": None,  # a checkpoint folder, or "latest"
     "new_lr_scale": 1.0,  # learning-rate multiplier for the weights new in this stage (stage 2: the projection)
+    # auto: deterministic kernels on the CPU (torch.use_deterministic_algorithms through the Trainer's
+    # full_determinism; no slower there, measured), the fast ones on a GPU. Without it ALM's pass made runs differ:
+    # the CPU attention backward sums the audio keys' and values' gradients in a thread-dependent order (1e-9 apart)
+    "deterministic": "auto",
 }
 
 DATA_DEFAULTS = {
@@ -165,8 +170,12 @@ class MintTrainer(LossPartsLogging, MarksCompleteCheckpoints, Trainer):
 
 def training_arguments(train: dict, output_dir: Path) -> TrainingArguments:
     """The shared Trainer arguments, plus epochs and whole batches only (ALC gathers equal per-process batches)."""
+    deterministic = train["deterministic"]
+    if deterministic == "auto":
+        deterministic = not torch.cuda.is_available()
     return trainer_arguments(train, output_dir, schedulers=("linear", "cosine", "constant_with_warmup"),
-                             num_train_epochs=float(train["num_epochs"]), dataloader_drop_last=True)
+                             num_train_epochs=float(train["num_epochs"]), dataloader_drop_last=True,
+                             full_determinism=bool(deterministic))
 
 
 def stage_config(description: str, defaults: dict, argv: list[str] | None) -> tuple[dict, TrainingArguments]:
