@@ -8,7 +8,7 @@ from typing import Any
 from ..modeling.lm_msn.generation_lm_msn import generate_text
 from ..processing.feature_extraction_msn import MSNFeatureExtractor
 from ..processing.tasks.examples import audio_segment, text_segment
-from .base import codes_per_clip
+from .base import codes_per_clip, is_instance_by_name
 from .lm_msn_support import default_prompt, is_lm_msn, load_sound_tokenizer
 from .mint_audio_text_to_text import CAPTION_PROMPT, MintAudioTextToTextPipeline
 
@@ -53,13 +53,10 @@ class AudioTextToTextPipeline(MintAudioTextToTextPipeline):
             self.sound_extractor = MSNFeatureExtractor.from_tokenizer_config(self.sound_tokenizer.config)
         elif self._sound_tokenizer_argument is not None:
             raise ValueError("sound_tokenizer is for LM-MSN models (with an AudioTokenProcessor)")
-        else:
-            try:
-                super()._check_model()
-            except TypeError:
-                raise TypeError(f"audio-text-to-text serves MINT stage-2 models (MintForConditionalGeneration) and "
-                                f"LM-MSN models (with an AudioTokenProcessor), got {type(self.model).__name__} with "
-                                f"{type(self.processor).__name__}") from None
+        elif not is_instance_by_name(self.model, "MintForConditionalGeneration"):
+            raise TypeError(f"audio-text-to-text serves MINT stage-2 models (MintForConditionalGeneration) and "
+                            f"LM-MSN models (with an AudioTokenProcessor), got {type(self.model).__name__} with "
+                            f"{type(self.processor).__name__}")
 
     def preprocess(self, audio: list[Any], prompt: str | None = None,
                    sampling_rate: int | None = None) -> dict[str, Any]:

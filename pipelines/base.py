@@ -9,6 +9,13 @@ import torch
 from transformers import Pipeline
 
 
+def is_instance_by_name(obj: Any, class_name: str) -> bool:
+    """Whether `obj`'s class or one of its bases is called `class_name`. The pipelines tell models and processors
+    apart this way, not with `isinstance`: an exported folder run as remote code loads the model, the processor and
+    the pipeline from separate module copies, whose classes are distinct objects."""
+    return class_name in {cls.__name__ for cls in type(obj).__mro__}
+
+
 def is_batch(inputs: Any) -> bool:
     """A list or tuple is a batch of clips; anything else (a path, an array, a `{"array", "sampling_rate"}` dict,
     a dataset row) is one clip. A 1-D or 2-D array is one clip (samples or channels x samples), never a batch."""

@@ -8,6 +8,8 @@ from typing import Any
 
 import torch
 
+from .base import is_instance_by_name
+
 SOUND_TOKENIZER_SUBFOLDER = "sound_tokenizer"
 """Where an exported LM-MSN folder keeps the MSN tokenizer that reads and writes its codes."""
 
@@ -28,7 +30,7 @@ def load_sound_tokenizer(sound_tokenizer: Any, device: torch.device | None = Non
             raise ValueError(f"an LM-MSN model needs its sound tokenizer: pass sound_tokenizer=<folder or "
                              f"MSNTokenizerModel> to pipeline(...) (the model's folder {source!r} has no "
                              f"{SOUND_TOKENIZER_SUBFOLDER}/)")
-    elif "MSNTokenizerModel" not in {cls.__name__ for cls in type(sound_tokenizer).__mro__}:
+    elif not is_instance_by_name(sound_tokenizer, "MSNTokenizerModel"):
         sound_tokenizer = MSNTokenizerModel.from_pretrained(sound_tokenizer)
     sound_tokenizer = sound_tokenizer.eval()
     return sound_tokenizer if device is None else sound_tokenizer.to(device)
@@ -36,9 +38,8 @@ def load_sound_tokenizer(sound_tokenizer: Any, device: torch.device | None = Non
 
 def is_lm_msn(processor: Any) -> bool:
     """Whether a pipeline's processor is LM-MSN's (`AudioTokenProcessor`): the model is then a causal LM that reads
-    and writes sound tokens. By class name: an exported folder run as remote code loads its processor and the
-    pipeline from two module copies, so `isinstance` would not hold."""
-    return "AudioTokenProcessor" in {cls.__name__ for cls in type(processor).__mro__}
+    and writes sound tokens (by class name, `is_instance_by_name`)."""
+    return is_instance_by_name(processor, "AudioTokenProcessor")
 
 
 def default_prompt(processor: Any, task: str) -> str:

@@ -5,15 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from .base import BatchedAudioPipeline
+from .base import BatchedAudioPipeline, is_instance_by_name
 
 CAPTION_PROMPT = "Generate audio caption:"  # MINT's Table 1 captioning prompt (WavCaps, FreeSound, Clotho)
-
-
-def is_mint_generation_model(model: Any) -> bool:
-    """Whether `model` is a MINT stage-2 model. By class name: an exported folder run as remote code loads its model
-    and its pipeline from two module copies, so `isinstance` would not hold."""
-    return "MintForConditionalGeneration" in {cls.__name__ for cls in type(model).__mro__}
 
 
 class MintAudioTextToTextPipeline(BatchedAudioPipeline):
@@ -32,7 +26,7 @@ class MintAudioTextToTextPipeline(BatchedAudioPipeline):
         self._check_model()
 
     def _check_model(self) -> None:
-        if not is_mint_generation_model(self.model):
+        if not is_instance_by_name(self.model, "MintForConditionalGeneration"):
             raise TypeError(f"this audio-text-to-text pipeline serves MINT stage-2 models "
                             f"(MintForConditionalGeneration), got {type(self.model).__name__}")
 
@@ -59,10 +53,7 @@ class MintAudioTextToTextPipeline(BatchedAudioPipeline):
 
     def _forward(self, model_inputs: dict[str, Any], generate_kwargs: dict | None = None) -> dict[str, Any]:
         kwargs = {"max_new_tokens": 32, "do_sample": False, **(generate_kwargs or {})}
-        return {"tokens": self.model.generate(**model_inputs, **kwargs)}
+        return {"texts": self.processor.batch_decode(self.model.generate(**model_inputs, **kwargs))}
 
     def postprocess(self, model_outputs: dict[str, Any]) -> list[list[dict[str, str]]]:
-        texts = model_outputs.get("texts")
-        if texts is None:
-            texts = self.processor.batch_decode(model_outputs["tokens"])
-        return [[{"generated_text": text}] for text in texts]
+        return [[{"generated_text": text}] for text in model_outputs["texts"]]

@@ -6,7 +6,7 @@ from typing import Any
 
 from transformers import ZeroShotAudioClassificationPipeline
 
-from .base import BatchedAudioPipeline
+from .base import BatchedAudioPipeline, is_instance_by_name
 
 PAPER_PROMPT = "This is a sound of"  # MINT's Table 1 classification prompt (AudioSet, VGGSound, FSD50K)
 
@@ -41,12 +41,10 @@ class MintZeroShotAudioClassificationPipeline(BatchedAudioPipeline, ZeroShotAudi
 
     @property
     def _mint_stage(self) -> str | None:
-        """`"pretraining"` (stage 1), `"generation"` (stage 2) or None. By class name: an exported folder run as
-        remote code loads its model and this pipeline from two module copies, so `isinstance` would not hold."""
-        names = {cls.__name__ for cls in type(self.model).__mro__}
-        if "MintForPreTraining" in names:
+        """`"pretraining"` (stage 1), `"generation"` (stage 2) or None, by class name (`is_instance_by_name`)."""
+        if is_instance_by_name(self.model, "MintForPreTraining"):
             return "pretraining"
-        return "generation" if "MintForConditionalGeneration" in names else None
+        return "generation" if is_instance_by_name(self.model, "MintForConditionalGeneration") else None
 
     @property
     def _is_mint(self) -> bool:

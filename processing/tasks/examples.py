@@ -223,8 +223,7 @@ class TaskExample:
             raise ValueError(f"`task` must be a non-empty str, got {self.task!r}.")
         if isinstance(self.segments, (str, bytes)) or not isinstance(self.segments, Iterable):
             raise TypeError(f"`segments` must be a sequence of Segment, got {type(self.segments).__name__}.")
-        segments = tuple(self.segments)
-        segments = tuple(_own_segment(segment) for segment in segments)
+        segments = tuple(_own_segment(segment) for segment in self.segments)
         for i, segment in enumerate(segments):
             if not isinstance(segment, Segment):
                 raise TypeError(f"`segments[{i}]` must be a Segment, got {type(segment).__name__}: {segment!r:.80}.")

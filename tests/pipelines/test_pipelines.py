@@ -267,6 +267,15 @@ def test_lm_msn_audio_text_to_text_from_an_adapter(lm_msn, tokenizer_folder):
 # ------------------------------------------------------------------------------ exported folders, without soundlm
 
 
+def _run_without_soundlm(script: str, cwd) -> subprocess.CompletedProcess:
+    """`script` in a fresh interpreter that must never import soundlm (it asserts so itself)."""
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": ""}
+    result = subprocess.run([sys.executable, "-c", script], cwd=cwd, capture_output=True, text=True, env=env,
+                            timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result
+
+
 @pytest.mark.parametrize("family", ["tokenizer", "mint_stage1"])
 def test_an_exported_folder_runs_its_pipeline_where_soundlm_was_never_imported(family, tokenizer_folder,
                                                                               stage1_folder, tmp_path):
@@ -295,11 +304,7 @@ assert not any(name.split(".")[0] == "soundlm" for name in sys.modules), "soundl
 out = run(np.load({str(tmp_path / "clip.npy")!r}), **{arguments!r})
 print(json.dumps(out["audio_codes"].tolist() if isinstance(out, dict) else out))
 """
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": ""}
-    result = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, env=env,
-                            timeout=300)
-    assert result.returncode == 0, result.stderr[-3000:]
-    remote = json.loads(result.stdout.strip().splitlines()[-1])
+    remote = json.loads(_run_without_soundlm(script, tmp_path).stdout.strip().splitlines()[-1])
     if family == "tokenizer":
         assert remote == expected["audio_codes"].tolist()
     else:
@@ -307,15 +312,6 @@ print(json.dumps(out["audio_codes"].tolist() if isinstance(out, dict) else out))
     # with soundlm imported the package's task serves the exported folder, no remote code asked for
     again = pipeline(task, model=str(folder))
     assert type(again).__module__.startswith("soundlm.")
-
-
-def _run_without_soundlm(script: str, cwd) -> subprocess.CompletedProcess:
-    """`script` in a fresh interpreter that must never import soundlm (it asserts so itself)."""
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": ""}
-    result = subprocess.run([sys.executable, "-c", script], cwd=cwd, capture_output=True, text=True, env=env,
-                            timeout=300)
-    assert result.returncode == 0, result.stderr[-3000:]
-    return result
 
 
 def test_an_exported_mint_stage2_folder_captions_where_soundlm_was_never_imported(tmp_path):
