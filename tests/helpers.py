@@ -217,3 +217,50 @@ def tiny_mint_config(processor, with_llm: bool):
     return MintConfig(audio_config={"model_type": "yamnet", "layer_channels": [8, 16], "layer_strides": [2, 2]},
                       qformer_config=qformer, text_config=text_config, num_query_tokens=TINY_MINT_QUERIES,
                       embed_dim=16, max_text_length=processor.max_text_length)
+
+
+def launch_two_processes(script_and_args, cwd, timeout: float = 300, env=None):
+    """Run ``accelerate launch`` with 2 CPU processes (DDP over gloo) and return the CompletedProcess.
+
+    ``--multi_gpu`` with ``ACCELERATE_USE_CPU=1`` starts torchrun workers on the CPU (accelerate's ``--cpu`` alone
+    starts one process without mpirun). Gloo is pinned to the loopback interface (``GLOO_SOCKET_IFNAME=lo``,
+    ``--main_process_ip 127.0.0.1``) so that the rendezvous does not depend on what the machine's hostname resolves
+    to. On a timeout every process of the launch (workers included) gets SIGABRT
+    (``PYTHONFAULTHANDLER=1`` makes each print its Python stacks), then SIGKILL if still alive, and the test fails
+    with those stacks instead of a bare TimeoutExpired; no worker is left running into the next test.
+    """
+    import contextlib
+    import os
+    import signal
+    import socket
+    import subprocess
+    import sys
+
+    import psutil
+    import pytest
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    command = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
+               "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
+               "--main_process_ip", "127.0.0.1", "--main_process_port", str(port), *map(str, script_and_args)]
+    environment = {**os.environ, "OMP_NUM_THREADS": "1", "ACCELERATE_USE_CPU": "1", "GLOO_SOCKET_IFNAME": "lo",
+                   "PYTHONFAULTHANDLER": "1", **(env or {})}
+    process = subprocess.Popen(command, cwd=cwd, env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True)
+    try:
+        stdout, stderr = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        # torchrun starts its workers in sessions of their own: signal the whole tree, not a process group
+        tree = [process, *psutil.Process(process.pid).children(recursive=True)]
+        for member in tree:
+            with contextlib.suppress(psutil.NoSuchProcess, ProcessLookupError):
+                member.send_signal(signal.SIGABRT)
+        _, alive = psutil.wait_procs([psutil.Process(p.pid) for p in tree if psutil.pid_exists(p.pid)], timeout=20)
+        for member in alive:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                member.kill()
+        stdout, stderr = process.communicate()
+        pytest.fail(f"2-process launch hung past {timeout} s; stacks:\n{stderr[-8000:]}\nstdout:\n{stdout[-2000:]}")
+    return subprocess.CompletedProcess(command, process.returncode, stdout, stderr)

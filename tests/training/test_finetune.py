@@ -6,7 +6,6 @@ import json
 import logging
 import math
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -14,7 +13,7 @@ from pathlib import Path
 import datasets
 import pytest
 import torch
-from helpers import tiny_config_kwargs, tiny_llama_config, tiny_text_tokenizer
+from helpers import launch_two_processes, tiny_config_kwargs, tiny_llama_config, tiny_text_tokenizer
 from safetensors.torch import load_file
 from transformers import LlamaForCausalLM
 
@@ -226,15 +225,8 @@ def test_config_errors(workspace, tmp_path):
 
 def test_two_process_training_with_accelerate_launch(workspace, tmp_path):
     """DDP on 2 CPU processes (gloo) through `accelerate launch`: the same script, one saved adapter."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
     path = config_file(workspace, tmp_path / "ddp", max_steps=2, save_every=2)
-    command = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
-               "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
-               "--main_process_port", str(port), str(SCRIPT), "--config", str(path), "--stage", "pretrain"]
-    result = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path, timeout=300,
-                            env={**os.environ, "OMP_NUM_THREADS": "1", "ACCELERATE_USE_CPU": "1"})
+    result = launch_two_processes([SCRIPT, "--config", path, "--stage", "pretrain"], cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     assert (tmp_path / "ddp" / "pretrain" / "final" / "adapter_model.safetensors").is_file()
     state = json.loads((tmp_path / "ddp" / "pretrain" / "checkpoint-2" / "trainer_state.json").read_text())

@@ -8,7 +8,6 @@ import json
 import math
 import os
 import signal
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -18,7 +17,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
-from helpers import tiny_llama_config, tiny_text_tokenizer
+from helpers import launch_two_processes, tiny_llama_config, tiny_text_tokenizer
 from safetensors.torch import load_file
 from transformers import BertConfig, BertModel, BertTokenizerFast, LlamaForCausalLM
 
@@ -205,9 +204,6 @@ def test_stage2_killed_after_a_checkpoint_resumes_to_the_same_weights(workspace,
 def test_two_process_training_gathers_negatives(workspace, tmp_path):
     """DDP on 2 CPU processes (gloo) through `accelerate launch`: each process's ALC similarity spans the texts of
     both processes (batch 3 -> 6 columns), and one model is saved."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
     path = stage1_config(workspace, tmp_path / "ddp", max_steps=1, save_every=1)
     probe = tmp_path / "probe.py"
     probe.write_text(
@@ -222,12 +218,7 @@ def test_two_process_training_gathers_negatives(workspace, tmp_path):
         "MintForPreTraining.forward = spy\n"
         "pretrain_mint.main(sys.argv[1:])\n"
     )
-    command = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
-               "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
-               "--main_process_port", str(port), str(probe), "--config", str(path)]
-    result = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path, timeout=300,
-                            env={**os.environ, "OMP_NUM_THREADS": "1", "ACCELERATE_USE_CPU": "1",
-                                 "PYTHONPATH": str(ROOT.parent)})
+    result = launch_two_processes([probe, "--config", path], cwd=tmp_path, env={"PYTHONPATH": str(ROOT.parent)})
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.count("SIMILARITY") == 2 and result.stdout.count("(3, 6)") == 2, result.stdout[-2000:]
     assert (tmp_path / "ddp" / "final" / "model.safetensors").is_file()

@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
 from pathlib import Path
 
 import torch
-from helpers import pretokenize_corpus, tiny_config_kwargs
+from helpers import launch_two_processes, pretokenize_corpus, tiny_config_kwargs
 
 from soundlm import MSNTokenizerConfig, MSNTokenizerModel
 from soundlm.processing.audio_datasets import load_audio_dataset
@@ -26,16 +22,9 @@ def test_two_processes_with_accelerate_launch(tmp_path, real_clips):
     model = MSNTokenizerModel(MSNTokenizerConfig(**tiny_config_kwargs())).eval()
     manifest = pretokenize_corpus(tmp_path / "data", real_clips)
     model.save_pretrained(tmp_path / "tok")
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
     script = Path(__file__).resolve().parents[2] / "training" / "pretokenize.py"
-    command = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
-               "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
-               "--main_process_port", str(port), str(script), "--tokenizer", str(tmp_path / "tok"),
-               "--data", str(manifest), "--output", str(tmp_path / "two"), "--batch_size", "2"]
-    result = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path, timeout=300,
-                            env={**os.environ, "OMP_NUM_THREADS": "1", "ACCELERATE_USE_CPU": "1"})
+    result = launch_two_processes([script, "--tokenizer", tmp_path / "tok", "--data", manifest,
+                                   "--output", tmp_path / "two", "--batch_size", "2"], cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "7 kept (7 encoded now, 0 reused), 0 rejected" in result.stdout
     parts = sorted(p.name.split("-")[1] for p in (tmp_path / "two" / "parts").glob("part-*.arrow"))

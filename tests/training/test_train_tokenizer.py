@@ -7,7 +7,7 @@ import sys
 
 import pytest
 import torch
-from helpers import tiny_config_kwargs, write_manifest
+from helpers import launch_two_processes, tiny_config_kwargs, write_manifest
 from safetensors.torch import load_file
 
 from soundlm.processing.latent_cache import LatentCache
@@ -128,30 +128,14 @@ def test_sample_batch_windows_and_masks_short_clips():
 
 
 def test_two_process_training_with_accelerate_launch(tmp_path, real_clips):
-    """DDP on 2 CPU processes (gloo): the same script, identical codebooks on both processes.
-
-    accelerate's ``--cpu`` flag starts one process unless mpirun is set up; ``--multi_gpu`` with
-    ``ACCELERATE_USE_CPU=1`` starts torchrun workers that join a gloo process group on the CPU.
-    """
-    import os
-    import socket
-    import subprocess
-    import sys
+    """DDP on 2 CPU processes (gloo): the same script, identical codebooks on both processes."""
     from pathlib import Path
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
 
     manifest = write_manifest(tmp_path / "data", real_clips)
     config_file = tmp_path / "c.yaml"
     config_file.write_text(json.dumps(_config(manifest, tmp_path / "ddp", max_steps=2, save_every=2)))
     script = Path(__file__).resolve().parents[2] / "training" / "train_tokenizer.py"
-    command = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
-               "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
-               "--main_process_port", str(port), str(script), "--config", str(config_file)]
-    result = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path, timeout=180,
-                            env={**os.environ, "OMP_NUM_THREADS": "1", "ACCELERATE_USE_CPU": "1"})
+    result = launch_two_processes([script, "--config", config_file], cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     final = tmp_path / "ddp" / "final" / "model.safetensors"
     state = load_file(final)
