@@ -115,8 +115,7 @@ def tokenize(args: argparse.Namespace) -> int:
             try:
                 codes, windows = _file_codes(model, extractor, path)
             except (AudioInputError, ValueError, TypeError) as error:
-                category = error.category if isinstance(error, AudioInputError) else "bad_argument"
-                logger.warning("skipping %s (%s): %s", path, category, error)
+                logger.warning("skipping %s (%s): %s", path, _category(error), error)
                 failed += 1
                 continue
             record = {"path": str(path), "frame_rate": model.frame_rate, "codebook_size": model.codebook_size,
@@ -161,6 +160,13 @@ def decode(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def _category(error: BaseException) -> str:
+    """The log's word for why an input was skipped: the audio error's category, else "bad_argument"."""
+    from .processing.audio_io import AudioInputError
+
+    return error.category if isinstance(error, AudioInputError) else "bad_argument"
+
+
 def _first_line(error: BaseException) -> str:
     lines = str(error).strip().splitlines()
     return lines[0] if lines else type(error).__name__
@@ -180,7 +186,14 @@ def _pipeline(task: str, args: argparse.Namespace, **kwargs):
 
     from . import pipelines  # noqa: F401  (registers the tasks)
 
-    return pipeline(task, model=args.model, device=args.device, **kwargs)
+    pipe = pipeline(task, model=args.model, device=args.device, **kwargs)
+    # a batch path, as `soundlm tokenize`: files of more than two channels are averaged to the model's channels
+    # instead of refused (the feature extractors refuse them unless built with downmix=True)
+    for extractor in (getattr(pipe, "feature_extractor", None), getattr(pipe, "sound_extractor", None),
+                      getattr(getattr(pipe, "processor", None), "feature_extractor", None)):
+        if hasattr(extractor, "downmix"):
+            extractor.downmix = True
+    return pipe
 
 
 def _run_batches(pipe, inputs: list[str], batch_size: int, call_kwargs: dict, describe: str):
@@ -202,7 +215,7 @@ def _run_batches(pipe, inputs: list[str], batch_size: int, call_kwargs: dict, de
                     try:
                         done.append((item, pipe(item, **call_kwargs)))
                     except user_errors as error:
-                        logger.warning("skipping %s: %s", item, error)
+                        logger.warning("skipping %s (%s): %s", item, _category(error), error)
                         failed.append(f"{item}: {_first_line(error)}")
             bar.update(len(chunk))
     return done, failed

@@ -31,7 +31,10 @@ from soundlm.processing.pretokenized import REJECTED_FILE, pretokenize
 REPO = Path(__file__).resolve().parents[1]
 README_START, README_END = "<!-- reliability:bad-audio:start -->", "<!-- reliability:bad-audio:end -->"
 ENTRY_POINTS = ("MSN feature extractor", "YAMNet feature extractor", "`audio-tokenization` pipeline",
-                "`soundlm tokenize`", "data loader + `pretokenize`")
+                "`zero-shot-audio-classification` pipeline (MINT)", "`audio-text-to-text` pipeline (LM-MSN)",
+                "`soundlm tokenize`", "`soundlm classify` (MINT)", "`soundlm caption` (LM-MSN)",
+                "data loader + `pretokenize`")
+LABELS = ("dog barks", "rain falls")
 
 
 @pytest.fixture(scope="module")
@@ -44,6 +47,36 @@ def tokenizer_folder(tmp_path_factory):
     folder = tmp_path_factory.mktemp("tokenizer")
     save_tiny_tokenizer(folder)
     return folder
+
+
+@pytest.fixture(scope="module")
+def mint_folder(tmp_path_factory):
+    """A tiny random MINT stage-1 model (the zero-shot classifier) with its processor."""
+    import torch
+    from helpers import tiny_mint_config, tiny_mint_stage1_processor
+
+    from soundlm.modeling.mint import MintForPreTraining
+
+    folder = tmp_path_factory.mktemp("mint")
+    processor = tiny_mint_stage1_processor()
+    torch.manual_seed(0)
+    MintForPreTraining(tiny_mint_config(processor, with_llm=False)).save_pretrained(folder)
+    processor.save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def lm_msn_folder(tmp_path_factory):
+    """A tiny random LM-MSN audio LLM over the tiny tokenizer's 64 codes, merged into a plain folder."""
+    import torch
+    from helpers import save_tiny_audio_llm
+
+    from soundlm.modeling.lm_msn import merge_audio_llm
+
+    folder = tmp_path_factory.mktemp("lm_msn")
+    torch.manual_seed(0)
+    adapter, base, _ = save_tiny_audio_llm(folder, codebook_size=64)
+    return merge_audio_llm(adapter, folder / "merged", base_model=base)
 
 
 def _outcome(call, path: Path) -> str:
@@ -76,15 +109,43 @@ def _pipeline_call(folder: Path):
     return call
 
 
-def _cli_outcomes(folder: Path, files: dict[str, Path], caplog) -> dict[str, str]:
+def _classification_call(folder: Path):
+    from transformers import pipeline
+
+    classify = pipeline("zero-shot-audio-classification", model=str(folder))
+
+    def call(path: Path):
+        ranking = classify(str(path), candidate_labels=list(LABELS))
+        assert sorted(item["label"] for item in ranking) == sorted(LABELS)
+        assert all(np.isfinite(item["score"]) for item in ranking)
+
+    return call
+
+
+def _captioning_call(folder: Path, sound_tokenizer: Path):
+    from transformers import pipeline
+
+    caption = pipeline("audio-text-to-text", model=str(folder), sound_tokenizer=str(sound_tokenizer))
+
+    def call(path: Path):
+        (answer,) = caption(str(path), max_new_tokens=2)
+        assert isinstance(answer["generated_text"], str)
+
+    return call
+
+
+def _cli_outcomes(command: list[str], files: dict[str, Path], caplog) -> dict[str, str]:
+    """``soundlm <command> FILE --out OUT`` per file: "works" (with the window count where `tokenize` cut more than
+    one), or the category its log line gives for the skipped file."""
     outcomes = {}
     for name, path in files.items():
         caplog.clear()
-        out = path.parent / f"{name}.jsonl"
+        out = path.parent / f"{name}.{command[0]}.jsonl"
         with caplog.at_level(logging.WARNING, logger="soundlm"):
-            code = cli_main(["tokenize", str(folder), str(path), "--out", str(out)])
+            code = cli_main([*command[:2], str(path), *command[2:], "--out", str(out)])
         if code == 0:
-            windows = json.loads(out.read_text())["windows"]
+            record = json.loads(out.read_text())
+            windows = record.get("windows", 1)
             outcomes[name] = "works" if windows == 1 else f"works ({windows} windows)"
         else:
             assert code == 1 and path.name in caplog.text, caplog.text
@@ -124,17 +185,24 @@ def render_table(outcomes: dict[str, dict[str, str]]) -> str:
     return "\n".join(lines)
 
 
-def test_bad_audio_at_every_entry_point_works_or_names_the_file_and_the_problem(bad_files, tokenizer_folder,
-                                                                               tmp_path, caplog):
-    msn = MSNFeatureExtractor.from_pretrained(tokenizer_folder)
-    outcomes = {
-        ENTRY_POINTS[0]: {name: _outcome(_extractor_call(msn), path) for name, path in bad_files.items()},
-        ENTRY_POINTS[1]: {name: _outcome(_extractor_call(YamnetFeatureExtractor()), path)
-                          for name, path in bad_files.items()},
-        ENTRY_POINTS[2]: {name: _outcome(_pipeline_call(tokenizer_folder), path) for name, path in bad_files.items()},
-        ENTRY_POINTS[3]: _cli_outcomes(tokenizer_folder, bad_files, caplog),
-        ENTRY_POINTS[4]: _batch_outcomes(tokenizer_folder, bad_files, tmp_path / "pretokenized"),
+def test_bad_audio_at_every_entry_point_works_or_names_the_file_and_the_problem(
+    bad_files, tokenizer_folder, mint_folder, lm_msn_folder, tmp_path, caplog
+):
+    calls = {
+        ENTRY_POINTS[0]: _extractor_call(MSNFeatureExtractor.from_pretrained(tokenizer_folder)),
+        ENTRY_POINTS[1]: _extractor_call(YamnetFeatureExtractor()),
+        ENTRY_POINTS[2]: _pipeline_call(tokenizer_folder),
+        ENTRY_POINTS[3]: _classification_call(mint_folder),
+        ENTRY_POINTS[4]: _captioning_call(lm_msn_folder, tokenizer_folder),
     }
+    outcomes = {entry: {name: _outcome(call, path) for name, path in bad_files.items()}
+                for entry, call in calls.items()}
+    outcomes[ENTRY_POINTS[5]] = _cli_outcomes(["tokenize", str(tokenizer_folder)], bad_files, caplog)
+    outcomes[ENTRY_POINTS[6]] = _cli_outcomes(["classify", str(mint_folder), "--labels", ",".join(LABELS)],
+                                              bad_files, caplog)
+    outcomes[ENTRY_POINTS[7]] = _cli_outcomes(["caption", str(lm_msn_folder), "--sound-tokenizer",
+                                               str(tokenizer_folder), "--max-new-tokens", "2"], bad_files, caplog)
+    outcomes[ENTRY_POINTS[8]] = _batch_outcomes(tokenizer_folder, bad_files, tmp_path / "pretokenized")
     for entry, by_file in outcomes.items():
         for case in BAD_AUDIO:
             observed = by_file[case.name]
