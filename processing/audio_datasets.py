@@ -42,6 +42,7 @@ path), so torchcodec is not needed for the formats soundfile reads.
 from __future__ import annotations
 
 import csv
+import functools
 import hashlib
 import io
 import json
@@ -49,6 +50,7 @@ import logging
 import math
 import numbers
 import os
+import uuid
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -57,6 +59,8 @@ from typing import Any
 import datasets
 import numpy as np
 import soundfile as sf
+from datasets.arrow_writer import ArrowWriter
+from datasets.fingerprint import get_temporary_cache_files_directory
 
 from .audio_io import AudioInputError, load_audio, resample, to_channels, validate_audio
 
@@ -67,6 +71,7 @@ __all__ = ["AUDIO_DATASET_COLUMNS", "file_window_rows", "load_audio_dataset", "m
 
 TEXT_COLUMNS = ("caption", "label", "instruction", "response", "dataset", "split")
 PATH_COLUMNS = ("path", "file_name", "audio", "audio_path")  # the first one present names the audio file
+ROWS_PER_ARROW_FILE = 10_000  # rows held in Python before they go to disk (`_RowTable`)
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".mp3", ".aiff", ".aif", ".au", ".opus")
 
 AUDIO_DATASET_COLUMNS = {
@@ -144,13 +149,14 @@ def load_audio_dataset(
         raise TypeError(f"column_map must be a dict of schema name -> column name, got {type(column_map).__name__}")
     column_map = dict(column_map or {})
 
-    records, rejected = _read_source(source, split=split, audio_column=audio_column, column_map=column_map)
-    rows: list[dict] = []
+    rejected: list[dict] = []
+    records = _read_source(source, split=split, audio_column=audio_column, column_map=column_map, rejected=rejected)
+    probe = _Prober()
+    table = _RowTable(ROWS_PER_ARROW_FILE)
     dropped_tails = 0
-    extra_columns: set[str] = set()
     for record in records:
         try:
-            clip = _probe(record)
+            clip = probe(record)
         except AudioInputError as error:
             logger.warning("skipping %s: %s", record["source_id"], error)
             rejected.append(rejection(record["source_id"], record["audio_path"], error))
@@ -159,9 +165,8 @@ def load_audio_dataset(
         shortest = min_window_seconds * clip["sampling_rate"]
         kept = [span for i, span in enumerate(spans) if i == 0 or span[1] - span[0] >= shortest]
         dropped_tails += len(spans) - len(kept)
-        extra_columns.update(record["extra"])
         for index, (first, last) in enumerate(kept):
-            rows.append(_row(record, clip, first, last, index, len(kept), window_seconds))
+            table.add(_row(record, clip, first, last, index, len(kept), window_seconds))
 
     if rejected:
         reasons = Counter(item["category"] for item in rejected)
@@ -169,13 +174,7 @@ def load_audio_dataset(
     if dropped_tails:
         logger.info("load_audio_dataset: dropped %d last window(s) shorter than %s s", dropped_tails,
                     min_window_seconds)
-    features = datasets.Features(
-        {**AUDIO_DATASET_COLUMNS, **{name: datasets.Value("string") for name in sorted(extra_columns)}}
-    )
-    for row in rows:
-        for name in extra_columns:
-            row.setdefault(name, None)
-    dataset = datasets.Dataset.from_list(rows, features=features) if rows else _empty_dataset(features)
+    dataset = table.finish()
     return (dataset, rejected) if return_rejected else dataset
 
 
@@ -183,6 +182,57 @@ def rejection(source_id: str | None, audio_path: str | None, error: AudioInputEr
     """The report record of a row that could not be used: `{"source_id", "audio_path", "category", "reason"}`."""
     return {**extra, "source_id": source_id, "audio_path": audio_path, "category": error.category,
             "reason": str(error)}
+
+
+class _RowTable:
+    """Rows -> a memory-mapped `datasets.Dataset`, never more than `chunk_rows` rows in Python at a time.
+
+    Every `chunk_rows` rows go to an Arrow file in `datasets`' temporary cache folder (deleted when the process
+    ends, as the cache files of `map` on an in-memory dataset are), and the result is the concatenation of those
+    files, read memory-mapped: a manifest of a million windows costs disk, not memory. A file name is new for every
+    call, so no call can read another's rows (no stale cache). Extra input columns (strings) that only some chunks
+    have are added to the others as nulls, so every row has every column.
+    """
+
+    def __init__(self, chunk_rows: int):
+        self.chunk_rows = chunk_rows
+        self.rows: list[dict] = []
+        self.parts: list[datasets.Dataset] = []
+
+    def add(self, row: dict) -> None:
+        self.rows.append(row)
+        if len(self.rows) >= self.chunk_rows:
+            self._flush()
+
+    def _flush(self) -> None:
+        if not self.rows:
+            return
+        features = _features({name for row in self.rows for name in row})
+        path = Path(get_temporary_cache_files_directory()) / f"audio-rows-{uuid.uuid4().hex}.arrow"
+        with ArrowWriter(features=features, path=str(path)) as writer:
+            writer.write_batch({name: [row.get(name) for row in self.rows] for name in features})
+            writer.finalize()
+        self.parts.append(datasets.Dataset.from_file(str(path)))
+        self.rows = []
+
+    def finish(self) -> datasets.Dataset:
+        self._flush()
+        features = _features({name for part in self.parts for name in part.column_names})
+        if not self.parts:
+            return _empty_dataset(features)
+        aligned = []
+        for part in self.parts:
+            for name in features:
+                if name not in part.column_names:
+                    part = part.add_column(name, [None] * len(part), feature=datasets.Value("string"))
+            aligned.append(part.select_columns(list(features)))
+        return aligned[0] if len(aligned) == 1 else datasets.concatenate_datasets(aligned)
+
+
+def _features(names: set[str]) -> datasets.Features:
+    """The schema's columns, then the extra input columns (strings) in sorted order."""
+    extra = sorted(names - AUDIO_DATASET_COLUMNS.keys())
+    return datasets.Features({**AUDIO_DATASET_COLUMNS, **{name: datasets.Value("string") for name in extra}})
 
 
 def _empty_dataset(features: datasets.Features) -> datasets.Dataset:
@@ -288,10 +338,12 @@ def read_row_audio(
 
 
 def _read_source(
-    source: Any, *, split: str | None, audio_column: str, column_map: dict[str, str]
-) -> tuple[list[dict], list[dict]]:
+    source: Any, *, split: str | None, audio_column: str, column_map: dict[str, str], rejected: list[dict]
+) -> Iterable[dict]:
+    """The source's records, one at a time (checked for its kind here, row by row as they are read); rows that
+    cannot be used are appended to ``rejected``."""
     if isinstance(source, (datasets.Dataset, datasets.DatasetDict)):
-        return _read_hf_dataset(source, split, audio_column, column_map)
+        return _read_hf_dataset(source, split, audio_column, column_map, rejected)
     if not isinstance(source, (str, os.PathLike)):
         raise TypeError(
             "source must be a folder, a .csv/.jsonl manifest, a datasets.Dataset or a Hub dataset id, got "
@@ -299,16 +351,16 @@ def _read_source(
         )
     path = Path(source)
     if path.is_dir():
-        return _read_folder(path, column_map)
+        return _read_folder(path, column_map, rejected)
     if path.is_file():
         if path.suffix.lower() == ".csv":
-            return _read_manifest_rows(path, _csv_lines(path), column_map)
+            return _read_manifest_rows(path, _csv_lines(path), column_map, rejected)
         if path.suffix.lower() in (".jsonl", ".json"):
-            return _read_manifest_rows(path, _jsonl_lines(path), column_map)
+            return _read_manifest_rows(path, _jsonl_lines(path), column_map, rejected)
         raise ValueError(f"manifest {str(path)!r} must end in .csv or .jsonl, got {path.suffix!r}")
     if isinstance(source, str) and "/" in source and not source.startswith((".", "/")) and not path.suffix:
         loaded = datasets.load_dataset(source, split=split or "train")
-        return _read_hf_dataset(loaded, None, audio_column, column_map)
+        return _read_hf_dataset(loaded, None, audio_column, column_map, rejected)
     raise ValueError(f"source {str(source)!r} is not an existing folder or manifest file, nor a Hub dataset id")
 
 
@@ -356,10 +408,10 @@ def manifest_rows(manifest: str | os.PathLike, path_column: str | None = None) -
 
 
 def _read_manifest_rows(
-    manifest: Path, lines: Iterable[tuple[int, dict | None, str]], column_map: dict[str, str], base: Path | None = None
-) -> tuple[list[dict], list[dict]]:
+    manifest: Path, lines: Iterable[tuple[int, dict | None, str]], column_map: dict[str, str], rejected: list[dict],
+    base: Path | None = None,
+) -> Iterable[dict]:
     base = base or manifest.parent
-    records, rejected = [], []
     path_column = None
     for number, row, problem in lines:
         source_id = f"{manifest.name}:{number}"
@@ -385,29 +437,30 @@ def _read_manifest_rows(
             rejected.append(rejection(source_id, str(audio_path), error))
             continue
         consumed = {path_column, column_map.get("start", "start"), column_map.get("end", "end")}
-        records.append(_record(source_id, str(audio_path.resolve()), None, start, end, row, column_map, consumed))
-    return records, rejected
+        yield _record(source_id, str(audio_path.resolve()), None, start, end, row, column_map, consumed)
 
 
-def _read_folder(folder: Path, column_map: dict[str, str]) -> tuple[list[dict], list[dict]]:
+def _read_folder(folder: Path, column_map: dict[str, str], rejected: list[dict]) -> Iterable[dict]:
     for name, reader in (("metadata.csv", _csv_lines), ("metadata.jsonl", _jsonl_lines)):
         if (folder / name).is_file():
-            return _read_manifest_rows(folder / name, reader(folder / name), column_map, base=folder)
+            return _read_manifest_rows(folder / name, reader(folder / name), column_map, rejected, base=folder)
     files = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_EXTENSIONS)
     if not files:
         raise ValueError(f"folder {str(folder)!r} has no metadata.csv / metadata.jsonl and no audio files")
-    records = []
-    for path in files:
-        relative = path.relative_to(folder)
-        row = {"label": relative.parent.as_posix()} if relative.parent != Path(".") else {}
-        records.append(_record(f"{folder.name}/{relative.as_posix()}", str(path.resolve()), None, None, None, row,
-                               column_map, set()))
-    return records, []
+    return (_folder_record(folder, path, column_map) for path in files)
+
+
+def _folder_record(folder: Path, path: Path, column_map: dict[str, str]) -> dict:
+    relative = path.relative_to(folder)
+    row = {"label": relative.parent.as_posix()} if relative.parent != Path(".") else {}
+    return _record(f"{folder.name}/{relative.as_posix()}", str(path.resolve()), None, None, None, row, column_map,
+                   set())
 
 
 def _read_hf_dataset(
-    dataset: datasets.Dataset | datasets.DatasetDict, split: str | None, audio_column: str, column_map: dict[str, str]
-) -> tuple[list[dict], list[dict]]:
+    dataset: datasets.Dataset | datasets.DatasetDict, split: str | None, audio_column: str, column_map: dict[str, str],
+    rejected: list[dict],
+) -> Iterable[dict]:
     if isinstance(dataset, datasets.DatasetDict):
         if split is None:
             raise ValueError(f"source is a DatasetDict with splits {list(dataset)}: pass split=...")
@@ -417,7 +470,12 @@ def _read_hf_dataset(
     if isinstance(dataset.features[audio_column], datasets.Audio):
         # File bytes or path, never decoded arrays: soundfile reads them without torchcodec.
         dataset = dataset.cast_column(audio_column, datasets.Audio(decode=False))
-    records, rejected = [], []
+    return _hf_records(dataset, audio_column, column_map, rejected)
+
+
+def _hf_records(
+    dataset: datasets.Dataset, audio_column: str, column_map: dict[str, str], rejected: list[dict]
+) -> Iterable[dict]:
     for index, row in enumerate(dataset):
         source_id = f"hub:{index}"
         audio = row[audio_column]
@@ -438,8 +496,7 @@ def _read_hf_dataset(
             rejected.append(rejection(source_id, path, error))
             continue
         consumed = {audio_column, column_map.get("start", "start"), column_map.get("end", "end")}
-        records.append(_record(source_id, path, data, start, end, row, column_map, consumed))
-    return records, rejected
+        yield _record(source_id, path, data, start, end, row, column_map, consumed)
 
 
 def _record(
@@ -495,29 +552,42 @@ def _row_window(row: Mapping, column_map: dict[str, str]) -> tuple[float | None,
 # probing and hashing
 
 
-def _probe(record: dict) -> dict:
-    """Sampling rate, the clip's sample span [first, last) and the content hash, without decoding the audio."""
-    if record["audio_path"] is not None:
-        path = record["audio_path"]
-        if not os.path.isfile(path):
-            raise AudioInputError("unreadable", f"no such file {path!r}")
+class _Prober:
+    """Sampling rate, the clip's sample span [first, last) and the content hash of a record, without decoding the
+    audio. A file's header and hash are read once per `load_audio_dataset` call, however many manifest rows
+    (windows of one long recording) point into it: the last `max_files` files are remembered by path, size and
+    modification time."""
+
+    def __init__(self, max_files: int = 4096):
+        self._file_info = functools.lru_cache(maxsize=max_files)(self._read_file_info)
+
+    @staticmethod
+    def _read_file_info(path: str, size: int, mtime_ns: int) -> tuple[int, int, str]:
         frames, rate = _audio_info(path, path)
-        content_hash = _hash_file(path)
-    else:
-        data = record["audio_bytes"]
-        frames, rate = _audio_info(data, record["source_id"])
-        content_hash = hashlib.sha256(data).hexdigest()
-    if frames <= 0:
-        raise AudioInputError("empty", "the file has 0 samples")
-    first = 0 if record["start"] is None else round(record["start"] * rate)
-    last = frames if record["end"] is None else min(frames, round(record["end"] * rate))
-    if last <= first:
-        raise AudioInputError(
-            "bad_window",
-            f"zero-length after trimming: window [{record['start']}, {record['end']}] s of a "
-            f"{frames / rate:.3f} s file"
-        )
-    return {"sampling_rate": rate, "first": first, "last": last, "content_hash": content_hash}
+        return frames, rate, _hash_file(path)
+
+    def __call__(self, record: dict) -> dict:
+        if record["audio_path"] is not None:
+            path = record["audio_path"]
+            if not os.path.isfile(path):
+                raise AudioInputError("unreadable", f"no such file {path!r}")
+            stat = os.stat(path)
+            frames, rate, content_hash = self._file_info(path, stat.st_size, stat.st_mtime_ns)
+        else:
+            data = record["audio_bytes"]
+            frames, rate = _audio_info(data, record["source_id"])
+            content_hash = hashlib.sha256(data).hexdigest()
+        if frames <= 0:
+            raise AudioInputError("empty", "the file has 0 samples")
+        first = 0 if record["start"] is None else round(record["start"] * rate)
+        last = frames if record["end"] is None else min(frames, round(record["end"] * rate))
+        if last <= first:
+            raise AudioInputError(
+                "bad_window",
+                f"zero-length after trimming: window [{record['start']}, {record['end']}] s of a "
+                f"{frames / rate:.3f} s file"
+            )
+        return {"sampling_rate": rate, "first": first, "last": last, "content_hash": content_hash}
 
 
 def _row(record: dict, clip: dict, first: int, last: int, index: int, count: int, window: float | None) -> dict:

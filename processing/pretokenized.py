@@ -29,6 +29,9 @@ How `pretokenize` works:
   with windows of the same padded length; its codes are cut back to its own frames (`tokenizer.num_frames`).
   A row's codes therefore depend on the row and that setting only, never on which rows shared its batch (the
   encoder is causal and the front ends see zeros past a clip's end either way).
+- Memory does not grow with the rows: audio is read one batch at a time, codes go to part files as they fill,
+  the bookkeeping over keys runs on Arrow arrays (not Python lists), and `data/` is assembled batch by batch, each
+  row's codes looked up by key in the memory-mapped part files (`benchmarks/bench_streaming.py` measures it).
 
 The tokenizer is anything with the codec contract: `encode(input_values).audio_codes` (batch, 1, frames),
 `num_frames`, `sample_rate`, `channels`, `hop_length`, `codebook_size`, `frame_rate` and a `config`.
@@ -53,6 +56,7 @@ from typing import Any
 import datasets
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import torch
 from tqdm.auto import tqdm
 
@@ -251,17 +255,20 @@ def pretokenize(
         _claim_output(output_dir, record, overwrite)
     procs.barrier()
 
-    done = _read_parts(parts_dir)
-    keys = dataset["key"]
-    todo_keys = sorted({key for key in keys if key not in done})
-    mine = set(todo_keys[procs.rank :: procs.world])
-    indices = [index for index, key in enumerate(keys) if key in mine]
+    # keys as Arrow arrays, not Python lists: a manifest of 100k+ windows costs a few MiB here
+    done = _read_parts(parts_dir).column("key").combine_chunks()
+    keys = dataset.select_columns(["key"]).with_format("arrow")[:].column("key").combine_chunks()
+    todo = pc.unique(keys.filter(pc.invert(pc.is_in(keys, value_set=done))))
+    todo = todo.take(pc.sort_indices(todo))
+    mine = todo.take(pa.array(range(procs.rank, len(todo), procs.world), type=pa.int64()))
+    # the first row of each of this process's keys: a window listed twice is encoded once
+    indices = np.sort(pc.index_in(mine, value_set=keys).to_numpy(zero_copy_only=False))
     quantum = max(1, round(pad_to_seconds * tokenizer.sample_rate))
     _encode_rows(dataset.select(indices), tokenizer, parts_dir, batch_size, part_rows, quantum, procs, progress)
     procs.barrier()
     if not procs.is_main:
         return None
-    summary = _assemble(dataset, output_dir, list(rejected), done_before=set(done))
+    summary = _assemble(dataset, output_dir, list(rejected), done_before=done)
     summary.seconds = time.perf_counter() - began
     with open(output_dir / SUMMARY_FILE, "w") as handle:
         json.dump(asdict(summary), handle, indent=1)
@@ -295,13 +302,10 @@ def _claim_output(output_dir: Path, record: dict, overwrite: bool) -> None:
         json.dump(record, handle, indent=1)
 
 
-def _read_parts(parts_dir: Path) -> dict[str, list[int]]:
-    codes: dict[str, list[int]] = {}
-    for path in sorted(parts_dir.glob("part-*.arrow")):
-        with pa.memory_map(str(path)) as source:
-            table = pa.ipc.open_file(source).read_all()
-        codes.update(zip(table.column("key").to_pylist(), table.column("codes").to_pylist(), strict=True))
-    return codes
+def _read_parts(parts_dir: Path) -> pa.Table:
+    """`key` and `codes` of every part file as one memory-mapped table (the codes stay on disk until read)."""
+    tables = [pa.ipc.open_file(pa.memory_map(str(path))).read_all() for path in sorted(parts_dir.glob("part-*.arrow"))]
+    return pa.concat_tables(tables) if tables else _PART_SCHEMA.empty_table()
 
 
 def _write_part(parts_dir: Path, rank: int, keys: list[str], codes: list[list[int]]) -> None:
@@ -355,12 +359,8 @@ def _encode_rows(
             _write_part(parts_dir, procs.rank, list(pending), list(pending.values()))
             pending.clear()
 
-    seen: set[str] = set()
     with open(parts_dir / f"rejected-{procs.rank:03d}.jsonl", "w") as rejects:
         for row in tqdm(rows, desc=f"encode [{procs.rank}]", disable=not progress, position=procs.rank):
-            if row["key"] in seen:  # the same audio window listed twice is encoded once
-                continue
-            seen.add(row["key"])
             try:
                 audio = _prepare(row, tokenizer)
             except AudioInputError as error:
@@ -378,34 +378,50 @@ def _encode_rows(
 
 
 def _assemble(
-    dataset: datasets.Dataset, output_dir: Path, load_rejected: list[dict], done_before: set[str]
+    dataset: datasets.Dataset, output_dir: Path, load_rejected: list[dict], done_before: pa.Array
 ) -> PretokenizeSummary:
-    """Main process: joins the rows with the codes of all part files into `data/`, writes `rejected.jsonl`."""
+    """Main process: joins the rows with the codes of all part files into `data/`, writes `rejected.jsonl`.
+
+    The join runs batch by batch in Arrow (`map` over the rows, codes looked up by key in the memory-mapped parts),
+    so memory does not grow with the number of rows: the result is written to `map`'s cache file, then saved."""
     parts_dir = output_dir / PARTS_DIR
-    codes_by_key = _read_parts(parts_dir)
+    parts = _read_parts(parts_dir)
+    part_keys, part_codes = parts.column("key").combine_chunks(), parts.column("codes")
     rejection_by_key = {}
     for path in sorted(parts_dir.glob("rejected-*.jsonl")):
         for line in path.read_text().splitlines():
             if line.strip():
                 item = json.loads(line)
                 rejection_by_key[item["key"]] = item
+    row_rejects: list[dict] = []
+    counts = {"kept": 0, "reused": 0}
+    new_rows: list[pa.Table] = []
 
-    keys, durations = dataset["key"], dataset["duration"]
-    keep, row_rejects = [], []
-    for index, key in enumerate(keys):
-        if key in codes_by_key:
-            keep.append(index)
-        elif key in rejection_by_key:
-            row, item = dataset[index], rejection_by_key[key]
-            row_rejects.append({"key": key, "source_id": row["source_id"], "audio_path": row["audio_path"],
+    def attach_codes(batch: pa.Table) -> pa.Table:
+        positions = pc.index_in(batch.column("key"), value_set=part_keys)
+        found = pc.is_valid(positions)
+        for index in np.flatnonzero(~found.to_numpy(zero_copy_only=False)):
+            row = batch.slice(int(index), 1).to_pylist()[0]
+            if row["key"] not in rejection_by_key:
+                raise RuntimeError(f"row with key {row['key']} got neither codes nor a rejection: this is a bug")
+            item = rejection_by_key[row["key"]]
+            row_rejects.append({"key": row["key"], "source_id": row["source_id"], "audio_path": row["audio_path"],
                                 "category": item["category"], "reason": item["reason"]})
-        else:
-            raise RuntimeError(f"row {index} (key {key}) got neither codes nor a rejection: this is a bug")
+        kept = batch.filter(found)
+        codes = part_codes.take(positions.filter(found))
+        reused = pc.is_in(kept.column("key"), value_set=done_before)
+        counts["kept"] += len(kept)
+        counts["reused"] += int(pc.sum(reused).as_py() or 0)
+        new_rows.append(kept.select(["key", "duration"]).filter(pc.invert(reused)))
+        return kept.append_column("codes", codes).append_column(
+            "num_frames", pc.list_value_length(codes).cast(pa.int32()))
 
-    table = dataset.remove_columns([c for c in ("audio_bytes",) if c in dataset.column_names]).select(keep)
-    kept_codes = [codes_by_key[keys[i]] for i in keep]
-    table = table.add_column("codes", kept_codes, feature=datasets.List(datasets.Value("int32")))
-    table = table.add_column("num_frames", [len(c) for c in kept_codes], feature=datasets.Value("int32"))
+    source = dataset.remove_columns([c for c in ("audio_bytes",) if c in dataset.column_names])
+    features = datasets.Features({**source.features, "codes": datasets.List(datasets.Value("int32")),
+                                  "num_frames": datasets.Value("int32")})
+    table = source.with_format("arrow").map(
+        attach_codes, batched=True, batch_size=10_000, remove_columns=source.column_names, features=features,
+        load_from_cache_file=False, desc="join codes").with_format(None)
     temporary = output_dir / f".{DATA_DIR}.tmp"
     shutil.rmtree(temporary, ignore_errors=True)
     table.save_to_disk(str(temporary))
@@ -416,15 +432,18 @@ def _assemble(
     with open(output_dir / REJECTED_FILE, "w") as handle:
         for item in all_rejected:
             handle.write(json.dumps(item) + "\n")
-    new = {keys[i]: durations[i] for i in keep if keys[i] not in done_before}
+    # a window listed twice was encoded once: count the new keys once, as their audio seconds
+    new = pa.concat_tables(new_rows) if new_rows else pa.table({"key": pa.array([], pa.string()),
+                                                                "duration": pa.array([], pa.float64())})
+    new = new.group_by("key").aggregate([("duration", "max")])
     summary = PretokenizeSummary(
-        rows=len(keys) + len(load_rejected),
-        kept=len(keep),
-        encoded=len(new),
-        reused=sum(1 for i in keep if keys[i] in done_before),
+        rows=len(dataset) + len(load_rejected),
+        kept=counts["kept"],
+        encoded=new.num_rows,
+        reused=counts["reused"],
         rejected=len(all_rejected),
         reasons=dict(Counter(item["category"] for item in all_rejected)),
-        encoded_audio_seconds=float(sum(new.values())),
+        encoded_audio_seconds=float(pc.sum(new.column("duration_max")).as_py() or 0.0),
         output_dir=str(output_dir),
     )
     if summary.rows != summary.kept + summary.rejected:

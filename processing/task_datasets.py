@@ -121,8 +121,10 @@ def lm_msn_task_dataset(
 
     result = dataset.map(build, batched=True, remove_columns=dataset.column_names, features=features,
                          num_proc=num_proc, desc=f"LM-MSN stage {stage} examples")
-    logger.info("LM-MSN stage %d: %d examples from %d rows %s", stage, len(result), len(dataset),
-                dict(Counter(result["task"])))
+    tasks: Counter = Counter()
+    for batch in result.select_columns(["task"]).iter(batch_size=10_000):  # a column at a time, not a list of all
+        tasks.update(batch["task"])
+    logger.info("LM-MSN stage %d: %d examples from %d rows %s", stage, len(result), len(dataset), dict(tasks))
     return result
 
 
@@ -147,34 +149,45 @@ def mint_task_dataset(
     templates = templates or MintInstructionTemplates.default()
     keep = [c for c in _MINT_AUDIO_COLUMNS if c in dataset.column_names]
     skipped: Counter = Counter()
-    chosen, texts = [], {"text": []} if stage == 1 else {"task": [], "dataset": [], "instruction": [], "response": []}
+    text_columns = ["text"] if stage == 1 else ["task", "dataset", "instruction", "response"]
     columns = [c for c in ("caption", "label", "dataset") if c in dataset.column_names]
-    for index, row in enumerate(dataset.select_columns(columns)):
-        if stage == 1:
-            if not (row.get("caption") or "").strip():
-                skipped["no caption"] += 1
-                continue
-            texts["text"].append(row["caption"].strip())
-        else:
-            name = (row.get("dataset") or "").strip()
-            if not name or name not in templates:
-                skipped[f"no template for dataset {name!r}"] += 1
-                continue
-            try:
-                example = mint_instruction_example(row, templates)
-            except (TypeError, ValueError) as error:
-                field_name = templates.get(name).target_field
-                if not skipped[f"no usable {field_name!r} for dataset {name!r}"]:
-                    logger.warning("MINT stage 2: skipping rows of dataset %r: %s", name, error)
-                skipped[f"no usable {field_name!r} for dataset {name!r}"] += 1
-                continue
-            for key in texts:
-                texts[key].append(example[key])
-        chosen.append(index)
+
+    def build(batch: dict) -> dict:
+        out: dict[str, list] = {name: [] for name in [*keep, *text_columns]}
+        for index in range(len(next(iter(batch.values())))):
+            row = {name: batch[name][index] for name in columns}
+            if stage == 1:
+                if not (row.get("caption") or "").strip():
+                    skipped["no caption"] += 1
+                    continue
+                texts = {"text": row["caption"].strip()}
+            else:
+                name = (row.get("dataset") or "").strip()
+                if not name or name not in templates:
+                    skipped[f"no template for dataset {name!r}"] += 1
+                    continue
+                try:
+                    texts = mint_instruction_example(row, templates)
+                except (TypeError, ValueError) as error:
+                    field_name = templates.get(name).target_field
+                    if not skipped[f"no usable {field_name!r} for dataset {name!r}"]:
+                        logger.warning("MINT stage 2: skipping rows of dataset %r: %s", name, error)
+                    skipped[f"no usable {field_name!r} for dataset {name!r}"] += 1
+                    continue
+            for name in keep:
+                out[name].append(batch[name][index])
+            for name in text_columns:
+                out[name].append(texts[name])
+        return out
+
+    features = datasets.Features({**{name: dataset.features[name] for name in keep},
+                                  **{name: datasets.Value("string") for name in text_columns}})
+    # batched map: the rows stream through (written to the cache next to a file-backed dataset), never a list of
+    # every row; always run (never read from a cache), so that the skip counts below are this call's
+    result = dataset.select_columns(sorted({*keep, *columns})).map(
+        build, batched=True, remove_columns=sorted({*keep, *columns}), features=features, load_from_cache_file=False,
+        desc=f"MINT stage {stage} examples")
     if skipped:
         logger.info("MINT stage %d: skipped %d of %d rows: %s", stage, sum(skipped.values()), len(dataset),
                     dict(skipped))
-    result = dataset.select_columns(keep).select(chosen)
-    for name, values in texts.items():
-        result = result.add_column(name, values, feature=datasets.Value("string"))
     return result
