@@ -359,3 +359,34 @@ def test_the_readme_lists_every_reliability_case():
     table = "\n".join(["| what was tried | how it ends | test |", "|---|---|---|",
                        *(f"| {case} | {outcome} | {test} |" for case, outcome, test in cases)])
     _check_readme_section(CASES_START, CASES_END, table)
+
+
+@pytest.mark.reliability(
+    "the package's own folders, saved or exported with remote code (`auto_map`), loaded through the Auto classes "
+    "without `trust_remote_code`",
+    "with `soundlm` imported its registered classes load them; no remote code is asked for or run",
+)
+def test_the_packages_own_folders_need_no_remote_code(tokenizer_folder, mint_folder, tmp_path):
+    from transformers import AutoConfig, AutoFeatureExtractor, AutoModel, AutoModelForPreTraining, AutoProcessor
+
+    from soundlm import export_for_hub
+    from soundlm.modeling.mint import MintForPreTraining, MintProcessor
+
+    tokenizer = MSNTokenizerModel.from_pretrained(tokenizer_folder)
+    exported_tokenizer = export_for_hub(tokenizer, tmp_path / "tokenizer", MSNFeatureExtractor.from_pretrained(
+        tokenizer_folder))
+    exported_mint = export_for_hub(MintForPreTraining.from_pretrained(mint_folder), tmp_path / "mint",
+                                   MintProcessor.from_pretrained(mint_folder))
+    for folder in (tokenizer_folder, exported_tokenizer):
+        loaded = [AutoConfig.from_pretrained(folder), AutoModel.from_pretrained(folder),
+                  AutoFeatureExtractor.from_pretrained(folder)]
+        assert [type(item).__name__ for item in loaded] == ["MSNTokenizerConfig", "MSNTokenizerModel",
+                                                            "MSNFeatureExtractor"]
+        # remote code would load as transformers_modules.<folder>.<file>
+        assert all(type(item).__module__.startswith("soundlm.") for item in loaded), loaded
+    assert "auto_map" in json.loads((exported_tokenizer / "config.json").read_text())
+    for folder in (mint_folder, exported_mint):
+        loaded = [AutoModelForPreTraining.from_pretrained(folder), AutoProcessor.from_pretrained(folder)]
+        assert [type(item).__name__ for item in loaded] == ["MintForPreTraining", "MintProcessor"]
+        assert all(type(item).__module__.startswith("soundlm.") for item in loaded), loaded
+    assert "auto_map" in json.loads((exported_mint / "config.json").read_text())
