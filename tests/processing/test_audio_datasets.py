@@ -343,6 +343,11 @@ def test_manifest_rows_reads_paths_and_columns_without_audio(tmp_path):
         manifest_rows(tmp_path / "m.txt")
 
 
+@pytest.mark.reliability(
+    "a manifest of more rows than `load_audio_dataset` holds at once (`ROWS_PER_ARROW_FILE`)",
+    "rows go to Arrow files as they come and return memory-mapped, the same rows as one chunk; memory per 100k rows "
+    "measured by `benchmarks/bench_streaming.py`",
+)
 def test_rows_go_to_disk_in_chunks_and_come_back_memory_mapped(tmp_path, monkeypatch):
     """A manifest larger than one chunk gives the same rows as one chunk, read memory-mapped from several Arrow files;
     an input column that only later rows carry is null in the earlier ones; a file rewritten between two loads is
