@@ -34,6 +34,11 @@ with the reason and, with `return_rejected=True`, returned as `{"source_id", "au
 (NaN samples) are caught where the audio is decoded: `read_row_audio` raises `AudioInputError`, and the batch
 jobs (pre-tokenisation, the latent cache) record the row with the error's category.
 
+Memory: the rows are written to Arrow files in `datasets`' temporary cache folder every `ROWS_PER_ARROW_FILE` rows
+and come back memory-mapped (the files go when the process ends), and a file's header and hash are read once per
+call however many windows point into it, so a manifest of 100k+ windows costs disk, not memory
+(`benchmarks/bench_streaming.py`). `save_to_disk` keeps a loaded dataset beyond the process.
+
 Audio is read with `audio_io.load_audio`: soundfile (WAV, FLAC, OGG, MP3), torchcodec for other formats when it
 is installed. Hub `Audio` columns are read without decoding (`Audio(decode=False)` gives the file bytes or
 path), so torchcodec is not needed for the formats soundfile reads.
