@@ -72,7 +72,7 @@ from .audio_io import AudioInputError, load_audio, resample, to_channels, valida
 logger = logging.getLogger(__name__)
 
 __all__ = ["AUDIO_DATASET_COLUMNS", "file_window_rows", "load_audio_dataset", "manifest_rows", "read_row_audio",
-           "window_spans"]
+           "scratch_map_arguments", "window_spans"]
 
 TEXT_COLUMNS = ("caption", "label", "instruction", "response", "dataset", "split")
 PATH_COLUMNS = ("path", "file_name", "audio", "audio_path")  # the first one present names the audio file
@@ -232,6 +232,15 @@ class _RowTable:
                     part = part.add_column(name, [None] * len(part), feature=datasets.Value("string"))
             aligned.append(part.select_columns(list(features)))
         return aligned[0] if len(aligned) == 1 else datasets.concatenate_datasets(aligned)
+
+
+def scratch_map_arguments(name: str) -> dict[str, str]:
+    """`Dataset.map` arguments for a one-off pass whose output streams to disk: a fresh fingerprint (no hashing of
+    the function, whose closure may hold large arrays) and a cache file in `datasets`' temporary folder (never beside
+    a user's own dataset, gone when the process ends)."""
+    fingerprint = uuid.uuid4().hex
+    return {"new_fingerprint": fingerprint,
+            "cache_file_name": str(Path(get_temporary_cache_files_directory()) / f"{name}-{fingerprint}.arrow")}
 
 
 def _features(names: set[str]) -> datasets.Features:

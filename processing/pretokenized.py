@@ -60,7 +60,7 @@ import pyarrow.compute as pc
 import torch
 from tqdm.auto import tqdm
 
-from .audio_datasets import read_row_audio
+from .audio_datasets import read_row_audio, scratch_map_arguments
 from .audio_io import AudioInputError
 
 logger = logging.getLogger(__name__)
@@ -421,7 +421,8 @@ def _assemble(
                                   "num_frames": datasets.Value("int32")})
     table = source.with_format("arrow").map(
         attach_codes, batched=True, batch_size=10_000, remove_columns=source.column_names, features=features,
-        load_from_cache_file=False, desc="join codes").with_format(None)
+        load_from_cache_file=False, desc="join codes", **scratch_map_arguments("pretokenize-join"),
+    ).with_format(None)
     temporary = output_dir / f".{DATA_DIR}.tmp"
     shutil.rmtree(temporary, ignore_errors=True)
     table.save_to_disk(str(temporary))

@@ -20,6 +20,7 @@ from collections.abc import Mapping, Sequence
 
 import datasets
 
+from .audio_datasets import scratch_map_arguments
 from .tasks import (
     ChatTemplate,
     MintInstructionTemplates,
@@ -182,11 +183,11 @@ def mint_task_dataset(
 
     features = datasets.Features({**{name: dataset.features[name] for name in keep},
                                   **{name: datasets.Value("string") for name in text_columns}})
-    # batched map: the rows stream through (written to the cache next to a file-backed dataset), never a list of
-    # every row; always run (never read from a cache), so that the skip counts below are this call's
+    # batched map: the rows stream through to a scratch file, never a list of every row; always run (never read
+    # from a cache), so that the skip counts below are this call's
     result = dataset.select_columns(sorted({*keep, *columns})).map(
         build, batched=True, remove_columns=sorted({*keep, *columns}), features=features, load_from_cache_file=False,
-        desc=f"MINT stage {stage} examples")
+        desc=f"MINT stage {stage} examples", **scratch_map_arguments("mint-tasks"))
     if skipped:
         logger.info("MINT stage %d: skipped %d of %d rows: %s", stage, sum(skipped.values()), len(dataset),
                     dict(skipped))
