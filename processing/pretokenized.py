@@ -263,6 +263,8 @@ def pretokenize(
     mine = todo.take(pa.array(range(procs.rank, len(todo), procs.world), type=pa.int64()))
     # the first row of each of this process's keys: a window listed twice is encoded once
     indices = np.sort(pc.index_in(mine, value_set=keys).to_numpy(zero_copy_only=False))
+    del keys, todo, mine
+    pa.default_memory_pool().release_unused()  # the hash tables above are gone: give their pages back
     quantum = max(1, round(pad_to_seconds * tokenizer.sample_rate))
     _encode_rows(dataset.select(indices), tokenizer, parts_dir, batch_size, part_rows, quantum, procs, progress)
     procs.barrier()
