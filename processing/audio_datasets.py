@@ -234,12 +234,13 @@ class _RowTable:
         return aligned[0] if len(aligned) == 1 else datasets.concatenate_datasets(aligned)
 
 
-def scratch_map_arguments(name: str) -> dict[str, str]:
+def scratch_map_arguments(name: str) -> dict[str, Any]:
     """`Dataset.map` arguments for a one-off pass whose output streams to disk: a fresh fingerprint (no hashing of
-    the function, whose closure may hold large arrays) and a cache file in `datasets`' temporary folder (never beside
-    a user's own dataset, gone when the process ends)."""
+    the function, whose closure may hold large arrays), a cache file in `datasets`' temporary folder (never beside
+    a user's own dataset, gone when the process ends), and never a result read back from a cache, so that the
+    function runs, and whatever it counts on the side is this call's."""
     fingerprint = uuid.uuid4().hex
-    return {"new_fingerprint": fingerprint,
+    return {"new_fingerprint": fingerprint, "load_from_cache_file": False,
             "cache_file_name": str(Path(get_temporary_cache_files_directory()) / f"{name}-{fingerprint}.arrow")}
 
 

@@ -423,7 +423,7 @@ def _assemble(
                                   "num_frames": datasets.Value("int32")})
     table = source.with_format("arrow").map(
         attach_codes, batched=True, batch_size=10_000, remove_columns=source.column_names, features=features,
-        load_from_cache_file=False, desc="join codes", **scratch_map_arguments("pretokenize-join"),
+        desc="join codes", **scratch_map_arguments("pretokenize-join"),
     ).with_format(None)
     temporary = output_dir / f".{DATA_DIR}.tmp"
     shutil.rmtree(temporary, ignore_errors=True)

@@ -154,9 +154,9 @@ def mint_task_dataset(
     columns = [c for c in ("caption", "label", "dataset") if c in dataset.column_names]
 
     def build(batch: dict) -> dict:
-        out: dict[str, list] = {name: [] for name in [*keep, *text_columns]}
+        out: dict[str, list] = {column: [] for column in [*keep, *text_columns]}
         for index in range(len(next(iter(batch.values())))):
-            row = {name: batch[name][index] for name in columns}
+            row = {column: batch[column][index] for column in columns}
             if stage == 1:
                 if not (row.get("caption") or "").strip():
                     skipped["no caption"] += 1
@@ -175,18 +175,18 @@ def mint_task_dataset(
                         logger.warning("MINT stage 2: skipping rows of dataset %r: %s", name, error)
                     skipped[f"no usable {field_name!r} for dataset {name!r}"] += 1
                     continue
-            for name in keep:
-                out[name].append(batch[name][index])
-            for name in text_columns:
-                out[name].append(texts[name])
+            for column in keep:
+                out[column].append(batch[column][index])
+            for column in text_columns:
+                out[column].append(texts[column])
         return out
 
     features = datasets.Features({**{name: dataset.features[name] for name in keep},
                                   **{name: datasets.Value("string") for name in text_columns}})
-    # batched map: the rows stream through to a scratch file, never a list of every row; always run (never read
-    # from a cache), so that the skip counts below are this call's
+    # batched map: the rows stream through to a scratch file, never a list of every row (and `build` always runs,
+    # so the skip counts below are this call's)
     result = dataset.select_columns(sorted({*keep, *columns})).map(
-        build, batched=True, remove_columns=sorted({*keep, *columns}), features=features, load_from_cache_file=False,
+        build, batched=True, remove_columns=sorted({*keep, *columns}), features=features,
         desc=f"MINT stage {stage} examples", **scratch_map_arguments("mint-tasks"))
     if skipped:
         logger.info("MINT stage %d: skipped %d of %d rows: %s", stage, sum(skipped.values()), len(dataset),
