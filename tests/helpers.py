@@ -143,6 +143,18 @@ def save_tiny_audio_llm(folder, codebook_size: int = 16):
     return folder / "adapter", folder / "base", processor
 
 
+def save_tiny_merged_audio_llm(folder, codebook_size: int = 64):
+    """`save_tiny_audio_llm` into `folder` with seed 0, then merged into `folder/merged`; returns
+    `(adapter_dir, merged_dir, base_dir)`."""
+    import torch
+
+    from soundlm.modeling.lm_msn import merge_audio_llm
+
+    torch.manual_seed(0)
+    adapter, base, _ = save_tiny_audio_llm(folder, codebook_size=codebook_size)
+    return adapter, merge_audio_llm(adapter, folder / "merged", base_model=base), base
+
+
 def load_script(path, name: str):
     """Import a script (a benchmark) as module `name`; the caller removes it from `sys.modules` when done."""
     import importlib.util
@@ -217,6 +229,21 @@ def tiny_mint_config(processor, with_llm: bool):
     return MintConfig(audio_config={"model_type": "yamnet", "layer_channels": [8, 16], "layer_strides": [2, 2]},
                       qformer_config=qformer, text_config=text_config, num_query_tokens=TINY_MINT_QUERIES,
                       embed_dim=16, max_text_length=processor.max_text_length)
+
+
+def save_tiny_mint(folder, stage: int):
+    """A tiny random MINT model with seed 0 (stage 1: `MintForPreTraining`, stage 2: `MintForConditionalGeneration`)
+    and its processor saved into `folder`; returns `folder`."""
+    import torch
+
+    from soundlm.modeling.mint import MintForConditionalGeneration, MintForPreTraining
+
+    processor = tiny_mint_stage1_processor() if stage == 1 else tiny_mint_stage2_processor()
+    model_class = MintForPreTraining if stage == 1 else MintForConditionalGeneration
+    torch.manual_seed(0)
+    model_class(tiny_mint_config(processor, with_llm=stage == 2)).save_pretrained(folder)
+    processor.save_pretrained(folder)
+    return folder
 
 
 def launch_two_processes(script_and_args, cwd, timeout: float = 300, env=None):

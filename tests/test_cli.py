@@ -96,19 +96,9 @@ def test_merge_writes_a_plain_causal_lm(tmp_path, capsys):
 
 @pytest.fixture
 def mint_folders(tmp_path):
-    from helpers import tiny_mint_config, tiny_mint_stage1_processor, tiny_mint_stage2_processor
+    from helpers import save_tiny_mint
 
-    from soundlm.modeling.mint import MintForConditionalGeneration, MintForPreTraining
-
-    folders = {}
-    for stage, processor, model_class in ((1, tiny_mint_stage1_processor(), MintForPreTraining),
-                                          (2, tiny_mint_stage2_processor(), MintForConditionalGeneration)):
-        torch.manual_seed(0)
-        model = model_class(tiny_mint_config(processor, with_llm=stage == 2))
-        model.save_pretrained(tmp_path / f"mint{stage}")
-        processor.save_pretrained(tmp_path / f"mint{stage}")
-        folders[stage] = tmp_path / f"mint{stage}"
-    return folders
+    return {stage: save_tiny_mint(tmp_path / f"mint{stage}", stage) for stage in (1, 2)}
 
 
 def _clips(tmp_path, real_clips):
@@ -142,14 +132,10 @@ def test_classify_and_caption_write_jsonl_and_report_failures(tmp_path, real_cli
 
 
 def test_generate_writes_wavs(tmp_path, capsys, saved_model):
-    from helpers import save_tiny_audio_llm
-
-    from soundlm.modeling.lm_msn import merge_audio_llm
+    from helpers import save_tiny_merged_audio_llm
 
     _, tokenizer = saved_model
-    torch.manual_seed(0)
-    adapter, base, _ = save_tiny_audio_llm(tmp_path / "llm", codebook_size=64)
-    merged = merge_audio_llm(adapter, tmp_path / "merged", base_model=base)
+    merged = save_tiny_merged_audio_llm(tmp_path / "llm", codebook_size=64)[1]
     assert main(["generate", merged, "a dog barks", "rain", "--sound-tokenizer", str(tokenizer), "--out-dir",
                  str(tmp_path / "sounds"), "--max-audio-tokens", "4", "--num-steps", "2"]) == 0
     written = sorted((tmp_path / "sounds").glob("*.wav"))
@@ -241,13 +227,9 @@ def test_evaluate_scores_captions_and_labels_against_a_manifest(tmp_path, capsys
 def test_export_of_a_merged_lm_msn_folder(tmp_path, capsys):
     """A merged LM-MSN folder exports as a plain causal LM (no model code copied) with the processor as remote code
     and its card; the fresh-process check loads both and finds the same weights."""
-    from helpers import save_tiny_audio_llm
+    from helpers import save_tiny_merged_audio_llm
 
-    from soundlm.modeling.lm_msn import merge_audio_llm
-
-    torch.manual_seed(0)
-    adapter, base, _ = save_tiny_audio_llm(tmp_path / "llm", codebook_size=64)
-    merged = merge_audio_llm(adapter, tmp_path / "merged", base_model=base)
+    merged = save_tiny_merged_audio_llm(tmp_path / "llm", codebook_size=64)[1]
     capsys.readouterr()
     assert main(["export", merged, str(tmp_path / "hub"), "--repo-id", "org/lm-msn"]) == 2
     assert "--sound-tokenizer" in capsys.readouterr().err

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 from bad_audio import BAD_AUDIO, write_bad_audio
-from helpers import save_tiny_tokenizer
+from helpers import save_tiny_merged_audio_llm, save_tiny_mint, save_tiny_tokenizer
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
@@ -52,31 +52,13 @@ def tokenizer_folder(tmp_path_factory):
 @pytest.fixture(scope="module")
 def mint_folder(tmp_path_factory):
     """A tiny random MINT stage-1 model (the zero-shot classifier) with its processor."""
-    import torch
-    from helpers import tiny_mint_config, tiny_mint_stage1_processor
-
-    from soundlm.modeling.mint import MintForPreTraining
-
-    folder = tmp_path_factory.mktemp("mint")
-    processor = tiny_mint_stage1_processor()
-    torch.manual_seed(0)
-    MintForPreTraining(tiny_mint_config(processor, with_llm=False)).save_pretrained(folder)
-    processor.save_pretrained(folder)
-    return folder
+    return save_tiny_mint(tmp_path_factory.mktemp("mint"), stage=1)
 
 
 @pytest.fixture(scope="module")
 def lm_msn_folder(tmp_path_factory):
     """A tiny random LM-MSN audio LLM over the tiny tokenizer's 64 codes, merged into a plain folder."""
-    import torch
-    from helpers import save_tiny_audio_llm
-
-    from soundlm.modeling.lm_msn import merge_audio_llm
-
-    folder = tmp_path_factory.mktemp("lm_msn")
-    torch.manual_seed(0)
-    adapter, base, _ = save_tiny_audio_llm(folder, codebook_size=64)
-    return merge_audio_llm(adapter, folder / "merged", base_model=base)
+    return save_tiny_merged_audio_llm(tmp_path_factory.mktemp("lm_msn"), codebook_size=64)[1]
 
 
 def _outcome(call, path: Path) -> str:

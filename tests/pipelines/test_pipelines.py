@@ -16,7 +16,6 @@ from helpers import (
     save_tiny_tokenizer,
     tiny_mint_clips,
     tiny_mint_config,
-    tiny_mint_stage1_processor,
     tiny_mint_stage2_processor,
 )
 from transformers import pipeline
@@ -84,13 +83,9 @@ def test_audio_tokenization_refuses_bad_codes_and_mixed_batches(tokenizer_folder
 
 @pytest.fixture(scope="module")
 def stage1_folder(tmp_path_factory):
-    processor = tiny_mint_stage1_processor(max_text_length=8)
-    torch.manual_seed(0)
-    model = MintForPreTraining(tiny_mint_config(processor, with_llm=False)).eval()
-    folder = tmp_path_factory.mktemp("mint1")
-    model.save_pretrained(folder)
-    processor.save_pretrained(folder)
-    return folder
+    from helpers import save_tiny_mint
+
+    return save_tiny_mint(tmp_path_factory.mktemp("mint1"), stage=1)
 
 
 def _softmax_ranking(logits: torch.Tensor) -> list[dict]:
@@ -207,15 +202,9 @@ def test_audio_text_to_text_generates_what_the_model_generates(tmp_path):
 @pytest.fixture(scope="module")
 def lm_msn(tmp_path_factory, tokenizer_folder):
     """A tiny LM-MSN audio LLM over the tiny sound tokenizer's 64 codes, merged into a plain folder."""
-    from helpers import save_tiny_audio_llm
+    from helpers import save_tiny_merged_audio_llm
 
-    from soundlm.modeling.lm_msn import merge_audio_llm
-
-    folder = tmp_path_factory.mktemp("lm_msn")
-    torch.manual_seed(0)
-    adapter, base, _ = save_tiny_audio_llm(folder, codebook_size=64)
-    merged = merge_audio_llm(adapter, folder / "merged", base_model=base)
-    return adapter, merged, base
+    return save_tiny_merged_audio_llm(tmp_path_factory.mktemp("lm_msn"), codebook_size=64)
 
 
 def test_lm_msn_text_to_audio_decodes_the_generated_codes(lm_msn, tokenizer_folder):
