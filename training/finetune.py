@@ -72,7 +72,7 @@ DEFAULTS = {
         "lora_alpha": 128,
         "lora_dropout": 0.05,
         "lora_target_modules": "all-linear",
-        "new_row_init": "mean_cov",
+        "new_row_init": "mean_cov",  # mean_cov | mean | codebook (from the sound tokenizer's code vectors) | model
         "audio_loss_weight": 10.0,
         "z_loss_coefficient": 1.0e-4,
         "loss_chunk_size": 1024,
@@ -164,7 +164,12 @@ def build_model(stage: str, config: dict):
                                     audio_loss_weight=model_config["audio_loss_weight"])
     lm_config = recipe(model_config, processor.codebook_size)
     base = AutoModelForCausalLM.from_pretrained(model_config["base_model"], **_model_kwargs(model_config))
-    model = prepare_audio_llm(base, processor, lm_config, seed=config["train"]["seed"])
+    code_vectors = None
+    if lm_config.new_row_init == "codebook":
+        from soundlm.modeling.msn_tokenizer import MSNTokenizerModel
+
+        code_vectors = MSNTokenizerModel.from_pretrained(model_config["sound_tokenizer"]).quantizer.codebook
+    model = prepare_audio_llm(base, processor, lm_config, seed=config["train"]["seed"], code_vectors=code_vectors)
     return model, processor, lm_config
 
 

@@ -15,6 +15,7 @@ from .generation_lm_msn import (
 )
 from .modeling_lm_msn import (
     LMMSNLossOutput,
+    init_code_rows_from_codebook,
     init_new_embedding_rows,
     lm_msn_card_fields,
     lm_msn_loss,
@@ -38,6 +39,7 @@ __all__ = [
     "codes_to_audio",
     "generate_audio",
     "generate_text",
+    "init_code_rows_from_codebook",
     "init_new_embedding_rows",
     "lm_msn_loss",
     "load_audio_llm",

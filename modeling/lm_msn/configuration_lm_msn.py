@@ -13,7 +13,7 @@ from transformers import PretrainedConfig
 
 __all__ = ["LMMSNConfig"]
 
-NEW_ROW_INITS = ("mean_cov", "mean", "model")
+NEW_ROW_INITS = ("mean_cov", "mean", "codebook", "model")
 
 
 class LMMSNConfig(PretrainedConfig):
@@ -36,6 +36,9 @@ class LMMSNConfig(PretrainedConfig):
             `"mean_cov"` draws them from a normal with the mean and covariance of the existing rows (Hewitt's
             recipe: new tokens start inside the distribution of the old ones, so their logits start near the
             average token's instead of dominating or vanishing); `"mean"` sets every row to the mean;
+            `"codebook"` starts the code rows from a fixed random map of the sound tokenizer's code vectors with
+            the same mean and spread, so that codes close in the codebook start close (`init_code_rows_from_codebook`;
+            `<soa>`/`<eoa>` as `"mean_cov"`);
             `"model"` keeps what `resize_token_embeddings` gives.
         audio_loss_weight (`float`, *optional*, defaults to 10.0): cross-entropy weight of audio-token targets.
         z_loss_coefficient (`float`, *optional*, defaults to 1e-4): PaLM's z-loss, `coef * logsumexp(logits)^2`

@@ -38,6 +38,7 @@ logger = logging.getLogger(__name__)
 
 __all__ = [
     "LMMSNLossOutput",
+    "init_code_rows_from_codebook",
     "init_new_embedding_rows",
     "lm_msn_loss",
     "load_audio_llm",
@@ -81,6 +82,43 @@ def init_new_embedding_rows(weight: torch.Tensor, num_old: int, method: str = "m
     weight[num_old:] = new.to(device=weight.device, dtype=weight.dtype)
 
 
+@torch.no_grad()
+def init_code_rows_from_codebook(weight: torch.Tensor, num_old: int, code_ids: list[int] | torch.Tensor,
+                                 code_vectors: torch.Tensor, generator: torch.Generator | None = None) -> None:
+    """Initialise the audio-code rows `code_ids` of an embedding (or LM-head) matrix `(vocab, hidden)` in place
+    from the sound tokenizer's code vectors `(codebook_size, codebook_dim)`, row `i` of `code_ids` from code `i`.
+
+    The code vectors are whitened (PCA, float64, eigenvalues floored at 1e-6 of the largest), sent through a fixed
+    random map `(codebook_dim, hidden)` whose columns are random unit vectors, and shaped by the mean and the
+    Cholesky factor of the covariance of the first `num_old` rows. The new rows then have the old rows' mean and
+    about their per-coordinate spread, as with `"mean_cov"` (their covariance has rank `codebook_dim` at most),
+    but codes that sit close in the codebook (frames that sound alike) start close in the LLM's space too, so what
+    training teaches about one code carries over to its neighbours instead of every row being learned on its own.
+    """
+    code_ids = torch.as_tensor(code_ids, dtype=torch.long)
+    if code_vectors.ndim != 2 or code_vectors.shape[0] != len(code_ids):
+        raise ValueError(f"code_vectors must have shape (codebook_size={len(code_ids)}, codebook_dim), got "
+                         f"{tuple(code_vectors.shape)}.")
+    if not 0 < num_old <= weight.shape[0]:
+        raise ValueError(f"num_old must be in 1..{weight.shape[0]} (the rows of the matrix), got {num_old}.")
+    if not torch.isfinite(code_vectors).all():
+        raise ValueError("code_vectors hold NaN or infinite values.")
+    old = weight[:num_old].to(torch.float64)
+    mean = old.mean(dim=0)
+    centred = old - mean
+    covariance = centred.T @ centred / num_old + 1e-5 * torch.eye(old.shape[1], dtype=torch.float64)
+    scale = torch.linalg.cholesky(covariance)
+    codes = code_vectors.to(torch.float64)
+    codes = codes - codes.mean(dim=0)
+    eigenvalues, eigenvectors = torch.linalg.eigh(codes.T @ codes / codes.shape[0])
+    eigenvalues = eigenvalues.clamp_min(1e-6 * eigenvalues.max().clamp_min(1e-30))
+    whitened = codes @ eigenvectors / eigenvalues.sqrt()
+    projection = torch.randn(codes.shape[1], old.shape[1], generator=generator, dtype=torch.float64)
+    projection /= projection.norm(dim=0, keepdim=True)  # unit columns: every coordinate gets variance 1 exactly
+    rows = mean + (whitened @ projection) @ scale.T
+    weight[code_ids.to(weight.device)] = rows.to(device=weight.device, dtype=weight.dtype)
+
+
 def _module_name(model: torch.nn.Module, module: torch.nn.Module | None) -> str | None:
     for name, candidate in model.named_modules():
         if candidate is module:
@@ -88,7 +126,8 @@ def _module_name(model: torch.nn.Module, module: torch.nn.Module | None) -> str 
     return None
 
 
-def prepare_audio_llm(model: PreTrainedModel, processor, config: LMMSNConfig | None = None, seed: int = 0):
+def prepare_audio_llm(model: PreTrainedModel, processor, config: LMMSNConfig | None = None, seed: int = 0,
+                      code_vectors: torch.Tensor | None = None):
     """Turn a causal text LM into the LM-MSN audio LLM (a `peft.PeftModel`).
 
     1. resize the input and output embeddings to `processor.vocab_size` and initialise the new rows
@@ -101,7 +140,9 @@ def prepare_audio_llm(model: PreTrainedModel, processor, config: LMMSNConfig | N
         model (`PreTrainedModel`): a causal LM (`AutoModelForCausalLM`), in any dtype.
         processor (`AudioTokenProcessor`): gives the vocabulary size and the ids of the audio tokens.
         config (`LMMSNConfig`, *optional*): the recipe; defaults to the paper's.
-        seed (`int`): seed of the `"mean_cov"` draw.
+        seed (`int`): seed of the `"mean_cov"` draw and of the `"codebook"` map.
+        code_vectors (`torch.Tensor` of shape `(codebook_size, codebook_dim)`, *optional*): the sound tokenizer's
+            codebook (`MSNTokenizerModel.quantizer.codebook`); required by `new_row_init="codebook"`.
 
     Returns:
         `peft.PeftModel` whose trainable parameters are the LoRA matrices and the new-row deltas.
@@ -119,12 +160,22 @@ def prepare_audio_llm(model: PreTrainedModel, processor, config: LMMSNConfig | N
                          f"({min(new_ids)}..{max(new_ids)}): prepare the text LLM, not an already extended one.")
     num_text = min(num_old, min(new_ids))
     model.resize_token_embeddings(processor.vocab_size, mean_resizing=False)
+    if config.new_row_init == "codebook" and code_vectors is None:
+        raise ValueError("new_row_init='codebook' needs code_vectors (the sound tokenizer's quantizer.codebook, "
+                         f"shape ({processor.codebook_size}, codebook_dim)); got None.")
     if config.new_row_init != "model":
         generator = torch.Generator().manual_seed(seed)
-        init_new_embedding_rows(model.get_input_embeddings().weight, num_text, config.new_row_init, generator)
+        matrices = [model.get_input_embeddings().weight]
         head = model.get_output_embeddings()
         if head is not None and head.weight is not model.get_input_embeddings().weight:
-            init_new_embedding_rows(head.weight, num_text, config.new_row_init, generator)
+            matrices.append(head.weight)
+        for weight in matrices:
+            # <soa>/<eoa> (and, except for "codebook", the codes) from the old rows' statistics
+            init_new_embedding_rows(weight, num_text, "mean_cov" if config.new_row_init == "codebook"
+                                    else config.new_row_init, generator)
+            if config.new_row_init == "codebook":
+                code_ids = processor.codes_to_ids(range(processor.codebook_size))
+                init_code_rows_from_codebook(weight, num_text, code_ids, code_vectors, generator)
     if processor.pad_token_id is not None:
         model.config.pad_token_id = processor.pad_token_id
 

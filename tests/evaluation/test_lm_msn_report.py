@@ -5,11 +5,12 @@ from __future__ import annotations
 import csv
 import json
 
+import pytest
 import soundfile as sf
 import torch
 from helpers import save_tiny_audio_llm, tiny_config_kwargs
 
-from soundlm.evaluation.lm_msn_report import lm_msn_report
+from soundlm.evaluation.lm_msn_report import changed_share, lm_msn_report, swapped_audio
 from soundlm.processing.audio_datasets import load_audio_dataset
 from soundlm.processing.pretokenized import pretokenize
 
@@ -48,6 +49,20 @@ def test_report_on_held_out_clips(tmp_path, real_clips):
         audio, rate = sf.read(sound_item["wav"])
         assert rate == 8000 and len(audio) == sound_item["codes"] * sound.config.hop_length
         assert 1 <= sound_item["codes"] <= 63  # capped at the 1-s decoder window
+    control = result["listening_control"]
+    assert set(control) == {"captions", "labels"} and 0 <= control["labels"]["changed"] <= 1
+    assert "sentence_similarity" in control["captions"]
     report = (tmp_path / "out" / "report.md").read_text()
-    assert "Label guessing" in report and "Text to audio" in report
+    assert "Label guessing" in report and "Text to audio" in report and "Listening control" in report
     assert json.loads((tmp_path / "out" / "report.json").read_text())["clips"] == 2
+
+
+def test_swapped_audio_gives_no_clip_its_own_codes_and_changed_share_counts_changes():
+    rows = [{"codes": [i], "caption": f"c{i}"} for i in range(5)]
+    swapped = swapped_audio(rows)
+    assert [r["caption"] for r in swapped] == [r["caption"] for r in rows]
+    assert all(s["codes"] != r["codes"] for s, r in zip(swapped, rows))
+    assert sorted(s["codes"][0] for s in swapped) == list(range(5))
+    assert changed_share(["a dog", "Rain ", "x"], ["a dog", "rain", "y"]) == pytest.approx(1 / 3)
+    with pytest.raises(ValueError, match="same length"):
+        changed_share(["a"], [])

@@ -213,6 +213,27 @@ def test_per_stage_sections_lie_over_the_shared_ones():
         finetune.merged_config({"stages": {"stage1": {}}}, "pretrain")
 
 
+def test_codebook_row_init_reads_the_sound_tokenizers_code_vectors(workspace, tmp_path):
+    """`model.new_row_init: codebook` builds the code rows from the tokenizer's codebook: two codes with the same
+    code vector get the same row, and a tokenizer saved without weights (a bare config) is not enough."""
+    from soundlm import MSNTokenizerConfig, MSNTokenizerModel
+
+    torch.manual_seed(0)
+    sound = MSNTokenizerModel(MSNTokenizerConfig(**tiny_config_kwargs(codebook_size=16)))
+    sound.quantizer.codebook[5] = sound.quantizer.codebook[4]
+    sound.save_pretrained(tmp_path / "sound")
+    path = config_file(workspace, tmp_path / "cb")
+    overrides = [f"--model.sound_tokenizer={tmp_path / 'sound'}", "--model.new_row_init=codebook"]
+    config = finetune.apply_overrides(finetune.merged_config(json.loads(path.read_text()), "pretrain"), overrides)
+    model, processor, recipe = finetune.build_model("pretrain", config)
+    assert recipe.new_row_init == "codebook"
+    rows = model.get_base_model().get_input_embeddings().weight[processor.codes_to_ids([4, 5, 6])]
+    assert torch.equal(rows[0], rows[1]) and not torch.equal(rows[0], rows[2])
+    bare = finetune.apply_overrides(config, ["--model.sound_tokenizer=" + str(workspace / "sound")])
+    with pytest.raises(OSError):
+        finetune.build_model("pretrain", bare)
+
+
 def test_config_errors(workspace, tmp_path):
     with pytest.raises(ValueError, match="unknown key"):
         finetune.merged_config({"train": {"learning_rate": 1.0}})
