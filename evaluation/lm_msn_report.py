@@ -63,6 +63,11 @@ def answers(model, processor, rows: list, prompt: str, batch_size: int, max_new_
     return out
 
 
+def _non_empty(captions: list[str]) -> list[str]:
+    """An empty answer scored as "(empty)": the caption metrics refuse empty strings."""
+    return [caption if caption.strip() else "(empty)" for caption in captions]
+
+
 def swapped_audio(rows: list) -> list:
     """Each row with the codes of the row half the list away (a derangement of the audio for 2+ rows)."""
     shift = len(rows) // 2
@@ -129,7 +134,7 @@ def lm_msn_report(adapter: str, pretokenized: str, sound_tokenizer: str | None, 
     result["captions"] = [{"reference": row["caption"], "generated": text, "label": row.get("label")}
                           for row, text in zip(captioned, predictions)]
     if captioned:
-        scores = caption_scores([p if p.strip() else "(empty)" for p in predictions], references, spice=False)
+        scores = caption_scores(_non_empty(predictions), references, spice=False)
         floor_caption = Counter(r["caption"] for r in train if r.get("caption")).most_common(1)[0][0]
         floor = caption_scores([floor_caption] * len(captioned), references, spice=False)
         keep = ("bleu_4", "meteor", "rouge_l", "cider_d", "sentence_similarity")
@@ -142,7 +147,7 @@ def lm_msn_report(adapter: str, pretokenized: str, sound_tokenizer: str | None, 
         started = time.perf_counter()
         swapped = answers(model, processor, swapped_audio(captioned), prompts["captioning"][0], batch_size,
                           max_new_tokens=32)
-        scores = caption_scores([p if p.strip() else "(empty)" for p in swapped], references, spice=False)
+        scores = caption_scores(_non_empty(swapped), references, spice=False)
         control["captions"] = {**{k: scores[k] for k in result["caption_scores"] if k in scores},
                                "changed": changed_share(predictions, swapped)}
         timings["captions, swapped audio"] = time.perf_counter() - started

@@ -53,6 +53,16 @@ __all__ = [
 # ----------------------------------------------------------------------------------------------------------
 
 
+def _row_statistics(weight: torch.Tensor, num_old: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean `(hidden,)` and Cholesky factor `(hidden, hidden)` of the covariance of rows `:num_old`, in float64, the
+    covariance shrunk by 1e-5 so that it is positive definite."""
+    old = weight[:num_old].to(torch.float64)
+    mean = old.mean(dim=0)
+    centred = old - mean
+    covariance = centred.T @ centred / num_old + 1e-5 * torch.eye(old.shape[1], dtype=torch.float64)
+    return mean, torch.linalg.cholesky(covariance)
+
+
 @torch.no_grad()
 def init_new_embedding_rows(weight: torch.Tensor, num_old: int, method: str = "mean_cov",
                             generator: torch.Generator | None = None) -> None:
@@ -66,16 +76,11 @@ def init_new_embedding_rows(weight: torch.Tensor, num_old: int, method: str = "m
     count = weight.shape[0] - num_old
     if count == 0:
         return
-    old = weight[:num_old].to(torch.float64)
-    mean = old.mean(dim=0)
     if method == "mean":
-        new = mean.expand(count, -1)
+        new = weight[:num_old].to(torch.float64).mean(dim=0).expand(count, -1)
     elif method == "mean_cov":
-        centred = old - mean
-        covariance = centred.T @ centred / num_old
-        covariance += 1e-5 * torch.eye(covariance.shape[0], dtype=covariance.dtype)
-        scale = torch.linalg.cholesky(covariance)
-        noise = torch.randn(count, old.shape[1], generator=generator, dtype=torch.float64)
+        mean, scale = _row_statistics(weight, num_old)
+        noise = torch.randn(count, weight.shape[1], generator=generator, dtype=torch.float64)
         new = mean + noise @ scale.T
     else:
         raise ValueError(f"method must be 'mean_cov' or 'mean', got {method!r}.")
@@ -103,17 +108,13 @@ def init_code_rows_from_codebook(weight: torch.Tensor, num_old: int, code_ids: l
         raise ValueError(f"num_old must be in 1..{weight.shape[0]} (the rows of the matrix), got {num_old}.")
     if not torch.isfinite(code_vectors).all():
         raise ValueError("code_vectors hold NaN or infinite values.")
-    old = weight[:num_old].to(torch.float64)
-    mean = old.mean(dim=0)
-    centred = old - mean
-    covariance = centred.T @ centred / num_old + 1e-5 * torch.eye(old.shape[1], dtype=torch.float64)
-    scale = torch.linalg.cholesky(covariance)
+    mean, scale = _row_statistics(weight, num_old)
     codes = code_vectors.to(torch.float64)
     codes = codes - codes.mean(dim=0)
     eigenvalues, eigenvectors = torch.linalg.eigh(codes.T @ codes / codes.shape[0])
     eigenvalues = eigenvalues.clamp_min(1e-6 * eigenvalues.max().clamp_min(1e-30))
     whitened = codes @ eigenvectors / eigenvalues.sqrt()
-    projection = torch.randn(codes.shape[1], old.shape[1], generator=generator, dtype=torch.float64)
+    projection = torch.randn(codes.shape[1], weight.shape[1], generator=generator, dtype=torch.float64)
     projection /= projection.norm(dim=0, keepdim=True)  # unit columns: every coordinate gets variance 1 exactly
     rows = mean + (whitened @ projection) @ scale.T
     weight[code_ids.to(weight.device)] = rows.to(device=weight.device, dtype=weight.dtype)
@@ -169,12 +170,12 @@ def prepare_audio_llm(model: PreTrainedModel, processor, config: LMMSNConfig | N
         head = model.get_output_embeddings()
         if head is not None and head.weight is not model.get_input_embeddings().weight:
             matrices.append(head.weight)
+        code_ids = processor.codes_to_ids(range(processor.codebook_size))
         for weight in matrices:
             # <soa>/<eoa> (and, except for "codebook", the codes) from the old rows' statistics
             init_new_embedding_rows(weight, num_text, "mean_cov" if config.new_row_init == "codebook"
                                     else config.new_row_init, generator)
             if config.new_row_init == "codebook":
-                code_ids = processor.codes_to_ids(range(processor.codebook_size))
                 init_code_rows_from_codebook(weight, num_text, code_ids, code_vectors, generator)
     if processor.pad_token_id is not None:
         model.config.pad_token_id = processor.pad_token_id

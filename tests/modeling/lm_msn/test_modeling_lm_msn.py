@@ -66,7 +66,7 @@ def test_new_rows_start_inside_the_distribution_of_the_old_rows():
     init_new_embedding_rows(weight, 2000, "mean_cov", torch.Generator().manual_seed(0))
     old, new = weight[:2000], weight[2000:]
     assert torch.allclose(new.mean(0), old.mean(0), atol=0.2)
-    assert torch.allclose(new.std(0), old.std(0), rtol=0.15)  # rank 6 in 16 dims: the factor mixes correlated dims
+    assert torch.allclose(new.std(0), old.std(0), rtol=0.1)
     init_new_embedding_rows(weight, 2000, "mean")
     assert torch.allclose(weight[2000:], old.mean(0).expand(2000, -1), atol=1e-5)
 
