@@ -19,7 +19,14 @@ For the clips of `--split` of a pre-tokenised corpus (`training/pretokenize.py`)
 - **listening control**: the same two prompts with each clip's codes swapped for another held-out clip's (the
   clip half the list away, so no clip keeps its own), scored against the first clip's reference and label. A model
   that listens scores lower on swapped audio and changes its answer; `changed` is the share of clips whose answer
-  differs when the audio is swapped (0 % for a model that ignores the audio).
+  differs when the audio is swapped (0 % for a model that ignores the audio). Greedy answers are a coarse test (a
+  model can lean on the audio and still give its most frequent answer), so the control also scores each reference
+  answer teacher-forced: its negative log-likelihood (nats per answer token) after the clip's own codes and after
+  the swapped ones (`answer_nll`). A model that uses the audio gives its own clip's reference a lower loss; the
+  share of clips where it does is printed beside the means (one half for a model that ignores the audio).
+- **what the codes alone tell**: each held-out clip labelled as its nearest training clip by the cosine of their
+  code histograms (`nearest_code_histogram_labels`); it shows how much of the label the codes carry, beside what
+  the LLM makes of them.
 
 Text is decoded greedily with `no_repeat_ngram_size=3` (a briefly trained small LLM otherwise repeats a phrase
 until the token budget runs out).
@@ -46,7 +53,7 @@ import torch
 from ..modeling.lm_msn import generate_audio, generate_text, load_audio_llm
 from ..processing.audio_io import write_audio
 from ..processing.pretokenized import load_pretokenized
-from ..processing.tasks import audio_segment, load_lm_msn_prompts, text_segment
+from ..processing.tasks import TaskExample, audio_segment, load_lm_msn_prompts, text_segment
 from .captioning import caption_scores
 from .classification import format_label_match_table, label_in_text_accuracy
 
@@ -63,6 +70,48 @@ def answers(model, processor, rows: list, prompt: str, batch_size: int, max_new_
     return out
 
 
+def answer_nll(model, processor, rows: list, prompt: str, references: list[str], batch_size: int) -> list[float]:
+    """Teacher-forced loss of each reference answer: the mean negative log-likelihood (nats per target token, the
+    template's end-of-turn token included) of `references[i]` as the assistant's answer to `rows[i]`'s audio and
+    `prompt`, in the LLM's chat template. Returns one float per row."""
+    if len(rows) != len(references):
+        raise ValueError(f"rows and references must have the same length, got {len(rows)} and {len(references)}.")
+    losses: list[float] = []
+    device = next(model.parameters()).device
+    for start in range(0, len(rows), batch_size):
+        examples = [TaskExample("answer", processor.chat_segments([audio_segment(row["codes"]),
+                                                                   text_segment("\n" + prompt)],
+                                                                  [text_segment(reference)]))
+                    for row, reference in zip(rows[start:start + batch_size], references[start:start + batch_size])]
+        batch = processor(examples)
+        with torch.no_grad():
+            logits = model(input_ids=batch["input_ids"].to(device),
+                           attention_mask=batch["attention_mask"].to(device)).logits[:, :-1].float()
+        labels = batch["labels"][:, 1:].to(device)
+        token_loss = torch.nn.functional.cross_entropy(logits.transpose(1, 2), labels, ignore_index=-100,
+                                                       reduction="none")
+        counts = (labels != -100).sum(dim=1)
+        losses += (token_loss.sum(dim=1) / counts).tolist()
+    return losses
+
+
+def nearest_code_histogram_labels(train_codes: list, train_labels: list[str], test_codes: list,
+                                  codebook_size: int) -> list[str]:
+    """Each test clip's label guessed as the label of the training clip whose code histogram is nearest by cosine
+    (how much of the label the codes alone carry; no LLM involved). Codes: one sequence of ints per clip."""
+    if not train_codes or len(train_codes) != len(train_labels):
+        raise ValueError(f"train_codes and train_labels must be non-empty and of the same length, got "
+                         f"{len(train_codes)} and {len(train_labels)}.")
+
+    def histograms(codes: list) -> torch.Tensor:
+        counts = torch.stack([torch.bincount(torch.as_tensor(c, dtype=torch.long).flatten(), minlength=codebook_size)
+                              for c in codes]).float()
+        return torch.nn.functional.normalize(counts, dim=1)
+
+    nearest = (histograms(test_codes) @ histograms(train_codes).T).argmax(dim=1)
+    return [train_labels[int(index)] for index in nearest]
+
+
 def _non_empty(captions: list[str]) -> list[str]:
     """An empty answer scored as "(empty)": the caption metrics refuse empty strings."""
     return [caption if caption.strip() else "(empty)" for caption in captions]
@@ -72,6 +121,11 @@ def swapped_audio(rows: list) -> list:
     """Each row with the codes of the row half the list away (a derangement of the audio for 2+ rows)."""
     shift = len(rows) // 2
     return [{**row, "codes": rows[(index + shift) % len(rows)]["codes"]} for index, row in enumerate(rows)]
+
+
+def _nll_summary(own: list[float], swapped: list[float]) -> dict[str, float]:
+    return {"own": sum(own) / len(own), "swapped": sum(swapped) / len(swapped),
+            "own_lower": sum(a < b for a, b in zip(own, swapped)) / len(own)}
 
 
 def changed_share(answers_own: list[str], answers_swapped: list[str]) -> float:
@@ -150,6 +204,11 @@ def lm_msn_report(adapter: str, pretokenized: str, sound_tokenizer: str | None, 
         scores = caption_scores(_non_empty(swapped), references, spice=False)
         control["captions"] = {**{k: scores[k] for k in result["caption_scores"] if k in scores},
                                "changed": changed_share(predictions, swapped)}
+        own = answer_nll(model, processor, captioned, prompts["captioning"][0], [r[0] for r in references],
+                         batch_size)
+        other = answer_nll(model, processor, swapped_audio(captioned), prompts["captioning"][0],
+                           [r[0] for r in references], batch_size)
+        control["captions"]["answer_nll"] = _nll_summary(own, other)
         timings["captions, swapped audio"] = time.perf_counter() - started
 
     # label guessing
@@ -166,6 +225,9 @@ def lm_msn_report(adapter: str, pretokenized: str, sound_tokenizer: str | None, 
             "chance": 1 / len(train_labels), "majority_label": majority,
             "majority_accuracy": sum(label == majority for label in labels) / len(labels),
             "outputs": [{"label": label, "output": text} for label, text in zip(labels, outputs)],
+            "code_histogram_1nn": sum(guess == label for guess, label in zip(nearest_code_histogram_labels(
+                [r["codes"] for r in train if r.get("label")], [r["label"] for r in train if r.get("label")],
+                [r["codes"] for r in labelled], processor.codebook_size), labels)) / len(labels),
             "table": format_label_match_table(table),
         }
     timings["label guessing"] = time.perf_counter() - started
@@ -175,6 +237,10 @@ def lm_msn_report(adapter: str, pretokenized: str, sound_tokenizer: str | None, 
                           max_new_tokens=12)
         control["labels"] = {"accuracy": label_in_text_accuracy(swapped, labels, top_k=2)["accuracy"],
                              "changed": changed_share(outputs, swapped)}
+        own = answer_nll(model, processor, labelled, prompts["classification"][0], labels, batch_size)
+        other = answer_nll(model, processor, swapped_audio(labelled), prompts["classification"][0], labels,
+                           batch_size)
+        control["labels"]["answer_nll"] = _nll_summary(own, other)
         timings["label guessing, swapped audio"] = time.perf_counter() - started
     if control:
         result["listening_control"] = control
@@ -244,7 +310,9 @@ def format_report(result: dict[str, Any], max_rows: int = 12) -> str:
         lines += ["", "Label guessing (Table III rule: correct if the label is named):", "", guess["table"], "",
                   f"chance (uniform guess among {round(1 / guess['chance'])} training labels): "
                   f"{100 * guess['chance']:.2f} %; always '{guess['majority_label']}': "
-                  f"{100 * guess['majority_accuracy']:.2f} %; audio LLM: {100 * guess['accuracy']:.2f} %"]
+                  f"{100 * guess['majority_accuracy']:.2f} %; audio LLM: {100 * guess['accuracy']:.2f} %",
+                  f"what the codes alone tell (nearest training clip by code histogram, no LLM): "
+                  f"{100 * guess['code_histogram_1nn']:.2f} %"]
     control = result.get("listening_control") or {}
     if control:
         lines += ["", "Listening control (each clip's codes swapped for another held-out clip's; a model that listens "
@@ -257,6 +325,14 @@ def format_report(result: dict[str, Any], max_rows: int = 12) -> str:
         if "labels" in control:
             lines.append(f"| labels (named, %) | {100 * result['label_guessing']['accuracy']:.2f} | "
                          f"{100 * control['labels']['accuracy']:.2f} | {100 * control['labels']['changed']:.0f} % |")
+        rows = [(name, control[key]["answer_nll"]) for key, name in (("captions", "reference caption"),
+                                                                      ("labels", "reference label"))
+                if "answer_nll" in control.get(key, {})]
+        if rows:
+            lines += ["", "| teacher-forced loss of the | own audio (nats/token) | swapped audio | clips where own "
+                      "is lower |", "|---|---:|---:|---:|"]
+            lines += [f"| {name} | {nll['own']:.3f} | {nll['swapped']:.3f} | {100 * nll['own_lower']:.0f} % |"
+                      for name, nll in rows]
     if result.get("sounds"):
         lines += ["", "Text to audio (sampled, decoded by the sound tokenizer):", "",
                   "| prompt caption | codes | closed | seconds | YAMNet top-3 (generated) | YAMNet top-3 (reference) |",

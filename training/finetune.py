@@ -76,6 +76,7 @@ DEFAULTS = {
         "audio_loss_weight": 10.0,
         "z_loss_coefficient": 1.0e-4,
         "loss_chunk_size": 1024,
+        "loss_normalization": "tokens",  # tokens | examples (LMMSNConfig.loss_normalization)
     },
     "train": {
         "output_dir": "runs/lm_msn",
@@ -125,13 +126,14 @@ def recipe(model_config: dict, codebook_size: int) -> LMMSNConfig:
         audio_loss_weight=model_config["audio_loss_weight"],
         z_loss_coefficient=model_config["z_loss_coefficient"],
         loss_chunk_size=model_config["loss_chunk_size"],
+        loss_normalization=model_config["loss_normalization"],
     )
 
 
 def _model_kwargs(model_config: dict) -> dict:
     kwargs = {"dtype": getattr(torch, model_config["dtype"])}
     if model_config["load_in_bits"]:
-        from transformers import BitsAndBytesConfig  # needs bitsandbytes and a GPU
+        from transformers import BitsAndBytesConfig  # needs bitsandbytes (>= 0.49 also runs on the CPU)
 
         bits = int(model_config["load_in_bits"])
         if bits not in (4, 8):
@@ -155,6 +157,7 @@ def build_model(stage: str, config: dict):
             model_config, processor.codebook_size)
         lm_config.audio_loss_weight = model_config["audio_loss_weight"]
         lm_config.z_loss_coefficient = model_config["z_loss_coefficient"]
+        lm_config.loss_normalization = model_config["loss_normalization"]
         processor.audio_loss_weight = float(model_config["audio_loss_weight"])
         return model, processor, lm_config
     if not model_config["base_model"] or not model_config["sound_tokenizer"]:
@@ -219,7 +222,8 @@ class LMMSNTrainer(LossPartsLogging, MarksCompleteCheckpoints, Trainer):
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         output = self.loss_function_(model, **inputs, z_loss_coefficient=self.lm_config.z_loss_coefficient,
-                                     chunk_size=self.lm_config.loss_chunk_size, audio_id_range=self.audio_id_range)
+                                     chunk_size=self.lm_config.loss_chunk_size, audio_id_range=self.audio_id_range,
+                                     normalization=self.lm_config.loss_normalization)
         self.record_loss_parts(output)
         return (output.loss, output) if return_outputs else output.loss
 

@@ -14,6 +14,7 @@ from transformers import PretrainedConfig
 __all__ = ["LMMSNConfig"]
 
 NEW_ROW_INITS = ("mean_cov", "mean", "codebook", "model")
+LOSS_NORMALIZATIONS = ("tokens", "examples")
 
 
 class LMMSNConfig(PretrainedConfig):
@@ -43,6 +44,11 @@ class LMMSNConfig(PretrainedConfig):
         audio_loss_weight (`float`, *optional*, defaults to 10.0): cross-entropy weight of audio-token targets.
         z_loss_coefficient (`float`, *optional*, defaults to 1e-4): PaLM's z-loss, `coef * logsumexp(logits)^2`
             averaged over target positions.
+        loss_normalization (`str`, *optional*, defaults to `"tokens"`): how the weighted cross-entropy is averaged
+            (`LOSS_NORMALIZATIONS`). `"tokens"`: the batch's sum of weight x CE over its sum of weights, so every
+            target token of equal weight counts the same and a text-to-audio example (216 code targets) outweighs
+            a caption answer (about 8 tokens) 27 to 1; `"examples"`: each example's weighted mean, averaged over
+            the batch's examples that have a target, so every example counts the same whatever its length.
         loss_chunk_size (`int`, *optional*, defaults to 1024): target positions per chunk of the vocabulary
             projection in the loss (bounds the float32 logits held at once to `chunk x vocab`).
     """
@@ -62,6 +68,7 @@ class LMMSNConfig(PretrainedConfig):
         audio_loss_weight: float = 10.0,
         z_loss_coefficient: float = 1e-4,
         loss_chunk_size: int = 1024,
+        loss_normalization: str = "tokens",
         **kwargs,
     ):
         if lora_rank < 1 or lora_alpha <= 0:
@@ -73,6 +80,8 @@ class LMMSNConfig(PretrainedConfig):
                              f"and {z_loss_coefficient}.")
         if loss_chunk_size < 1:
             raise ValueError(f"loss_chunk_size must be >= 1, got {loss_chunk_size}.")
+        if loss_normalization not in LOSS_NORMALIZATIONS:
+            raise ValueError(f"loss_normalization must be one of {LOSS_NORMALIZATIONS}, got {loss_normalization!r}.")
         if codebook_size is not None and codebook_size < 1:
             raise ValueError(f"codebook_size must be >= 1, got {codebook_size}.")
         self.base_model_name_or_path = base_model_name_or_path
@@ -86,4 +95,5 @@ class LMMSNConfig(PretrainedConfig):
         self.audio_loss_weight = audio_loss_weight
         self.z_loss_coefficient = z_loss_coefficient
         self.loss_chunk_size = loss_chunk_size
+        self.loss_normalization = loss_normalization
         super().__init__(**kwargs)

@@ -32,7 +32,7 @@ from torch.utils.checkpoint import checkpoint
 from transformers import AutoModelForCausalLM, PreTrainedModel
 from transformers.utils import ModelOutput
 
-from .configuration_lm_msn import LMMSNConfig
+from .configuration_lm_msn import LOSS_NORMALIZATIONS, LMMSNConfig
 
 logger = logging.getLogger(__name__)
 
@@ -340,9 +340,19 @@ def _base(model: torch.nn.Module) -> PreTrainedModel:
 
 
 def _summarise(ce: torch.Tensor, lse: torch.Tensor, weights: torch.Tensor, audio: torch.Tensor,
-               z_loss_coefficient: float) -> LMMSNLossOutput:
-    weight_sum = weights.sum()
-    weighted_ce = (weights * ce).sum() / weight_sum.clamp_min(torch.finfo(ce.dtype).tiny)
+               z_loss_coefficient: float, example: torch.Tensor, normalization: str = "tokens") -> LMMSNLossOutput:
+    tiny = torch.finfo(ce.dtype).tiny
+    if normalization == "tokens":
+        weighted_ce = (weights * ce).sum() / weights.sum().clamp_min(tiny)
+    elif normalization == "examples":
+        size = int(example.max()) + 1 if example.numel() else 0
+        numerator = ce.new_zeros(size).index_add(0, example, weights * ce)
+        denominator = ce.new_zeros(size).index_add(0, example, weights)
+        has_target = denominator > 0
+        weighted_ce = ((numerator[has_target] / denominator[has_target]).mean() if has_target.any()
+                       else (weights * ce).sum())
+    else:
+        raise ValueError(f"normalization must be one of {LOSS_NORMALIZATIONS}, got {normalization!r}.")
     z_loss = lse.square().mean() if lse.numel() else ce.new_zeros(())
     nan = ce.new_tensor(float("nan"))
     text_loss = ce[~audio].mean().detach() if (~audio).any() else nan
@@ -354,7 +364,8 @@ def _summarise(ce: torch.Tensor, lse: torch.Tensor, weights: torch.Tensor, audio
 
 def _select_targets(labels: torch.Tensor, loss_weights: torch.Tensor | None,
                     audio_id_range: tuple[int, int] | None):
-    """Target mask `(batch, seq_len - 1)` of the shifted labels, and per target: id, weight, is-audio."""
+    """Target mask `(batch, seq_len - 1)` of the shifted labels, and per target: id, weight, is-audio, the index of
+    its example in the batch."""
     labels = labels[:, 1:]
     mask = labels != -100
     targets = labels[mask]
@@ -364,13 +375,14 @@ def _select_targets(labels: torch.Tensor, loss_weights: torch.Tensor | None,
         audio = weights > 1.0
     else:
         audio = (targets >= audio_id_range[0]) & (targets < audio_id_range[1])
-    return mask, targets, weights, audio
+    return mask, targets, weights, audio, mask.nonzero()[:, 0]
 
 
 def lm_msn_loss(model: torch.nn.Module, input_ids: torch.Tensor, labels: torch.Tensor,
                 attention_mask: torch.Tensor | None = None, loss_weights: torch.Tensor | None = None,
                 z_loss_coefficient: float = 1e-4, chunk_size: int = 1024,
-                audio_id_range: tuple[int, int] | None = None, **_: object) -> LMMSNLossOutput:
+                audio_id_range: tuple[int, int] | None = None, normalization: str = "tokens",
+                **_: object) -> LMMSNLossOutput:
     """Weighted next-token cross-entropy plus z-loss, without a full `(batch, seq, vocab)` logits tensor.
 
     The model runs once with its LM head on a single position (`logits_to_keep=1`); the head is then applied only
@@ -391,6 +403,8 @@ def lm_msn_loss(model: torch.nn.Module, input_ids: torch.Tensor, labels: torch.T
         audio_id_range (`tuple[int, int]`, *optional*): `[first, end)` ids of the audio tokens
             (`processor.audio_id_range`), to report text and audio cross-entropy apart; without it a target counts
             as audio when its weight is above 1.
+        normalization (`str`): `"tokens"` or `"examples"`, how the weighted cross-entropy is averaged
+            (`LMMSNConfig.loss_normalization`).
     """
     # The forward goes through the model (and any DDP / peft wrapper around it, so gradient hooks fire) with
     # the LM head on one position only; the head then runs on the target positions below.
@@ -398,7 +412,7 @@ def lm_msn_loss(model: torch.nn.Module, input_ids: torch.Tensor, labels: torch.T
                     logits_to_keep=1)
     hidden = outputs.hidden_states[-1]  # the final-norm output, what the LM head reads
     head = _base(_unwrap(model)).get_output_embeddings()
-    mask, targets, weights, audio = _select_targets(labels, loss_weights, audio_id_range)
+    mask, targets, weights, audio, example = _select_targets(labels, loss_weights, audio_id_range)
     selected = hidden[:, :-1][mask]
     ce_parts, lse_parts = [], []
     for start in range(0, selected.shape[0], chunk_size):
@@ -411,18 +425,18 @@ def lm_msn_loss(model: torch.nn.Module, input_ids: torch.Tensor, labels: torch.T
         lse_parts.append(lse)
     ce = torch.cat(ce_parts) if ce_parts else hidden.new_zeros(0, dtype=torch.float32)
     lse = torch.cat(lse_parts) if lse_parts else hidden.new_zeros(0, dtype=torch.float32)
-    return _summarise(ce, lse, weights, audio, z_loss_coefficient)
+    return _summarise(ce, lse, weights, audio, z_loss_coefficient, example, normalization)
 
 
 def naive_lm_msn_loss(model: torch.nn.Module, input_ids: torch.Tensor, labels: torch.Tensor,
                       attention_mask: torch.Tensor | None = None, loss_weights: torch.Tensor | None = None,
                       z_loss_coefficient: float = 1e-4, audio_id_range: tuple[int, int] | None = None,
-                      **_: object) -> LMMSNLossOutput:
+                      normalization: str = "tokens", **_: object) -> LMMSNLossOutput:
     """The same loss the straightforward way: full logits from `model(...)`, cast to float32, for the benchmark
     and as the reference in tests."""
     logits = model(input_ids=input_ids, attention_mask=attention_mask, use_cache=False).logits.float()
-    mask, targets, weights, audio = _select_targets(labels, loss_weights, audio_id_range)
+    mask, targets, weights, audio, example = _select_targets(labels, loss_weights, audio_id_range)
     shifted = logits[:, :-1]
     ce = F.cross_entropy(shifted.transpose(1, 2), labels[:, 1:].clamp_min(0), reduction="none")[mask]
     lse = torch.logsumexp(shifted, dim=-1)[mask]
-    return _summarise(ce, lse, weights, audio, z_loss_coefficient)
+    return _summarise(ce, lse, weights, audio, z_loss_coefficient, example, normalization)

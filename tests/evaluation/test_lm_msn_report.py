@@ -10,7 +10,13 @@ import soundfile as sf
 import torch
 from helpers import save_tiny_audio_llm, tiny_config_kwargs
 
-from soundlm.evaluation.lm_msn_report import changed_share, lm_msn_report, swapped_audio
+from soundlm.evaluation.lm_msn_report import (
+    answer_nll,
+    changed_share,
+    lm_msn_report,
+    nearest_code_histogram_labels,
+    swapped_audio,
+)
 from soundlm.processing.audio_datasets import load_audio_dataset
 from soundlm.processing.pretokenized import pretokenize
 
@@ -52,8 +58,13 @@ def test_report_on_held_out_clips(tmp_path, real_clips):
     control = result["listening_control"]
     assert set(control) == {"captions", "labels"} and 0 <= control["labels"]["changed"] <= 1
     assert "sentence_similarity" in control["captions"]
+    for key in ("captions", "labels"):
+        nll = control[key]["answer_nll"]
+        assert nll["own"] > 0 and nll["swapped"] > 0 and 0 <= nll["own_lower"] <= 1
+    assert 0 <= guess["code_histogram_1nn"] <= 1
     report = (tmp_path / "out" / "report.md").read_text()
     assert "Label guessing" in report and "Text to audio" in report and "Listening control" in report
+    assert "teacher-forced loss" in report and "what the codes alone tell" in report
     assert json.loads((tmp_path / "out" / "report.json").read_text())["clips"] == 2
 
 
@@ -66,3 +77,36 @@ def test_swapped_audio_gives_no_clip_its_own_codes_and_changed_share_counts_chan
     assert changed_share(["a dog", "Rain ", "x"], ["a dog", "rain", "y"]) == pytest.approx(1 / 3)
     with pytest.raises(ValueError, match="same length"):
         changed_share(["a"], [])
+
+
+def test_answer_nll_is_the_causal_lm_loss_of_each_answer_alone(tmp_path):
+    from soundlm.modeling.lm_msn import load_audio_llm
+    from soundlm.processing.tasks import TaskExample, audio_segment, text_segment
+
+    adapter, base, _ = save_tiny_audio_llm(tmp_path, codebook_size=16)
+    model, processor = load_audio_llm(str(adapter), base_model=str(base))
+    model.eval()
+    rows = [{"codes": [1, 2, 3, 4, 5]}, {"codes": [7, 7]}, {"codes": [0, 15, 3]}]
+    references = ["a dog barks twice", "rain", "a short tone"]
+    batched = answer_nll(model, processor, rows, "What is it?", references, batch_size=2)  # padded batches
+    for row, reference, value in zip(rows, references, batched):
+        example = TaskExample("answer", processor.chat_segments(
+            [audio_segment(row["codes"]), text_segment("\nWhat is it?")], [text_segment(reference)]))
+        batch = processor([example])
+        with torch.no_grad():
+            expected = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
+                             labels=batch["labels"]).loss
+        assert value == pytest.approx(float(expected), rel=1e-5)
+    with pytest.raises(ValueError, match="same length"):
+        answer_nll(model, processor, rows, "What is it?", references[:2], batch_size=2)
+
+
+def test_nearest_code_histogram_labels_by_cosine():
+    train = [[0, 0, 0, 1], [2, 2, 3, 3], [3, 3, 3, 3]]
+    labels = ["zeros", "twos and threes", "threes"]
+    # [0, 0, 1, 1]: cosine 0.89 with "zeros", 0 with the others; [3, 3, 3, 2]: 0.95 with "threes", 0.89 with
+    # "twos and threes"; [2, 3]: 1.0 with "twos and threes"
+    assert nearest_code_histogram_labels(train, labels, [[0, 0, 1, 1], [3, 3, 3, 2], [2, 3]], codebook_size=4) == [
+        "zeros", "threes", "twos and threes"]
+    with pytest.raises(ValueError, match="same length"):
+        nearest_code_histogram_labels(train, labels[:2], [[0]], codebook_size=4)

@@ -276,3 +276,28 @@ def test_shipped_accelerate_configs_parse(name, kind):
     assert config.distributed_type.name == kind and config.mixed_precision == "bf16"
     if kind == "FSDP":
         assert config.fsdp_config["fsdp_transformer_layer_cls_to_wrap"] == "LlamaDecoderLayer"
+
+
+@pytest.mark.parametrize("bits", [4, 8])
+def test_quantised_base_through_bitsandbytes(workspace, tmp_path, bits):
+    """`model.load_in_bits: 4|8` (QLoRA-style: a frozen bitsandbytes base, LoRA and the new rows in full precision)
+    trains, and the adapter loads back onto the unquantised base. bitsandbytes >= 0.49 runs on the CPU."""
+    pytest.importorskip("bitsandbytes")
+    import bitsandbytes as bnb
+
+    path = config_file(workspace, tmp_path / f"q{bits}", max_steps=2, save_every=2)
+    config = finetune.apply_overrides(finetune.merged_config(json.loads(path.read_text()), "pretrain"),
+                                      [f"--model.load_in_bits={bits}"])
+    model, _, _ = finetune.build_model("pretrain", config)
+    layer = {4: bnb.nn.Linear4bit, 8: bnb.nn.Linear8bitLt}[bits]
+    assert any(isinstance(module, layer) for module in model.modules())
+    final = finetune.main(["--config", str(path), "--stage", "pretrain", f"--model.load_in_bits={bits}"])
+    state = json.loads((tmp_path / f"q{bits}" / "pretrain" / "checkpoint-2" / "trainer_state.json").read_text())
+    logged = [entry for entry in state["log_history"] if "loss" in entry]
+    assert logged and all(math.isfinite(entry["loss"]) for entry in logged)
+    assert any("lora_B" in name and tensor.abs().sum() > 0 for name, tensor in adapter_state(final).items())
+    from soundlm.modeling.lm_msn import load_audio_llm
+
+    loaded, processor = load_audio_llm(final)
+    ids = torch.tensor([processor.codes_to_ids([1, 2, 3])])
+    assert torch.isfinite(loaded(input_ids=ids).logits).all()

@@ -119,11 +119,13 @@ def test_loss_matches_a_hand_computation():
     model, processor = build(tied=False)
     batch = batch_of(processor)
     out = lm_msn_loss(model, **batch, z_loss_coefficient=1e-2, chunk_size=7, audio_id_range=processor.audio_id_range)
+    per_example = lm_msn_loss(model, **batch, z_loss_coefficient=1e-2, chunk_size=7, normalization="examples")
     with torch.no_grad():
         logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits.double()
     ce_sum = w_sum = z_sum = count = 0.0
-    text_ce, audio_ce = [], []
+    text_ce, audio_ce, example_means = [], [], []
     for b in range(logits.shape[0]):
+        example_ce = example_w = 0.0
         for t in range(logits.shape[1] - 1):
             label = int(batch["labels"][b, t + 1])
             if label == -100:
@@ -133,25 +135,39 @@ def test_loss_matches_a_hand_computation():
             ce = -float(log_probs[label])
             ce_sum += weight * ce
             w_sum += weight
+            example_ce += weight * ce
+            example_w += weight
             z_sum += float(torch.logsumexp(logits[b, t], -1)) ** 2
             count += 1
             (audio_ce if label >= processor.audio_id_range[0] else text_ce).append(ce)
-    assert audio_ce and text_ce
+        if example_w:
+            example_means.append(example_ce / example_w)
+    assert audio_ce and text_ce and len(example_means) > 1
     assert out.weighted_ce.item() == pytest.approx(ce_sum / w_sum, rel=1e-5)
     assert out.z_loss.item() == pytest.approx(z_sum / count, rel=1e-5)
     assert out.loss.item() == pytest.approx(ce_sum / w_sum + 1e-2 * z_sum / count, rel=1e-5)
     assert out.audio_loss.item() == pytest.approx(sum(audio_ce) / len(audio_ce), rel=1e-5)
     assert out.text_loss.item() == pytest.approx(sum(text_ce) / len(text_ce), rel=1e-5)
     assert int(out.num_targets) == count
+    # "examples": each example's weighted mean, then the mean over examples (here unlike the token average)
+    expected = sum(example_means) / len(example_means)
+    assert abs(expected - ce_sum / w_sum) > 1e-3
+    assert per_example.weighted_ce.item() == pytest.approx(expected, rel=1e-5)
+    assert per_example.loss.item() == pytest.approx(expected + 1e-2 * z_sum / count, rel=1e-5)
+    with pytest.raises(ValueError, match="normalization must be one of"):
+        lm_msn_loss(model, **batch, normalization="sequence")
+    with pytest.raises(ValueError, match="loss_normalization must be one of"):
+        LMMSNConfig(loss_normalization="sequence")
 
 
-def test_chunked_loss_and_gradients_equal_the_full_logits_loss():
+@pytest.mark.parametrize("normalization", ["tokens", "examples"])
+def test_chunked_loss_and_gradients_equal_the_full_logits_loss(normalization):
     model, processor = build(tied=True)
     batch = batch_of(processor)
     params = [p for p in model.parameters() if p.requires_grad]
-    chunked = lm_msn_loss(model, **batch, chunk_size=3)
+    chunked = lm_msn_loss(model, **batch, chunk_size=3, normalization=normalization)
     grads = torch.autograd.grad(chunked.loss, params)
-    naive = naive_lm_msn_loss(model, **batch)
+    naive = naive_lm_msn_loss(model, **batch, normalization=normalization)
     naive_grads = torch.autograd.grad(naive.loss, params)
     assert chunked.loss.item() == pytest.approx(naive.loss.item(), rel=1e-6)
     for ours, theirs in zip(grads, naive_grads):
