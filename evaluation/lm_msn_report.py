@@ -23,7 +23,8 @@ For the clips of `--split` of a pre-tokenised corpus (`training/pretokenize.py`)
   model can lean on the audio and still give its most frequent answer), so the control also scores each reference
   answer teacher-forced: its negative log-likelihood (nats per answer token) after the clip's own codes and after
   the swapped ones (`answer_nll`). A model that uses the audio gives its own clip's reference a lower loss; the
-  share of clips where it does is printed beside the means (one half for a model that ignores the audio).
+  share of clips where it does is printed beside the means (one half for a model that ignores the audio), with the
+  two-sided sign-test p-value of that share (`sign_test_p`).
 - **what the codes alone tell**: each held-out clip labelled as its nearest training clip by the cosine of their
   code histograms (`nearest_code_histogram_labels`); it shows how much of the label the codes carry, beside what
   the LLM makes of them.
@@ -43,6 +44,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import time
 from collections import Counter
 from pathlib import Path
@@ -123,9 +125,23 @@ def swapped_audio(rows: list) -> list:
     return [{**row, "codes": rows[(index + shift) % len(rows)]["codes"]} for index, row in enumerate(rows)]
 
 
+def sign_test_p(wins: int, losses: int) -> float:
+    """Two-sided exact sign-test p-value of `wins` against `losses` (ties left out): the chance of a split at least
+    this uneven if each clip were equally likely to fall either way."""
+    if wins < 0 or losses < 0:
+        raise ValueError(f"wins and losses must be >= 0, got {wins} and {losses}.")
+    total = wins + losses
+    if total == 0:
+        return 1.0
+    tail = sum(math.comb(total, k) for k in range(max(wins, losses), total + 1))
+    return min(1.0, 2 * tail / 2 ** total)
+
+
 def _nll_summary(own: list[float], swapped: list[float]) -> dict[str, float]:
-    return {"own": sum(own) / len(own), "swapped": sum(swapped) / len(swapped),
-            "own_lower": sum(a < b for a, b in zip(own, swapped)) / len(own)}
+    lower = sum(a < b for a, b in zip(own, swapped))
+    higher = sum(a > b for a, b in zip(own, swapped))
+    return {"own": sum(own) / len(own), "swapped": sum(swapped) / len(swapped), "own_lower": lower / len(own),
+            "sign_test_p": sign_test_p(lower, higher)}
 
 
 def changed_share(answers_own: list[str], answers_swapped: list[str]) -> float:
@@ -330,9 +346,9 @@ def format_report(result: dict[str, Any], max_rows: int = 12) -> str:
                 if "answer_nll" in control.get(key, {})]
         if rows:
             lines += ["", "| teacher-forced loss of the | own audio (nats/token) | swapped audio | clips where own "
-                      "is lower |", "|---|---:|---:|---:|"]
-            lines += [f"| {name} | {nll['own']:.3f} | {nll['swapped']:.3f} | {100 * nll['own_lower']:.0f} % |"
-                      for name, nll in rows]
+                      "is lower | sign test p |", "|---|---:|---:|---:|---:|"]
+            lines += [f"| {name} | {nll['own']:.3f} | {nll['swapped']:.3f} | {100 * nll['own_lower']:.0f} % | "
+                      f"{nll['sign_test_p']:.2g} |" for name, nll in rows]
     if result.get("sounds"):
         lines += ["", "Text to audio (sampled, decoded by the sound tokenizer):", "",
                   "| prompt caption | codes | closed | seconds | YAMNet top-3 (generated) | YAMNet top-3 (reference) |",

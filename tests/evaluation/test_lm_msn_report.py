@@ -15,6 +15,7 @@ from soundlm.evaluation.lm_msn_report import (
     changed_share,
     lm_msn_report,
     nearest_code_histogram_labels,
+    sign_test_p,
     swapped_audio,
 )
 from soundlm.processing.audio_datasets import load_audio_dataset
@@ -60,7 +61,7 @@ def test_report_on_held_out_clips(tmp_path, real_clips):
     assert "sentence_similarity" in control["captions"]
     for key in ("captions", "labels"):
         nll = control[key]["answer_nll"]
-        assert nll["own"] > 0 and nll["swapped"] > 0 and 0 <= nll["own_lower"] <= 1
+        assert nll["own"] > 0 and nll["swapped"] > 0 and 0 <= nll["own_lower"] <= 1 and 0 < nll["sign_test_p"] <= 1
     assert 0 <= guess["code_histogram_1nn"] <= 1
     report = (tmp_path / "out" / "report.md").read_text()
     assert "Label guessing" in report and "Text to audio" in report and "Listening control" in report
@@ -110,3 +111,13 @@ def test_nearest_code_histogram_labels_by_cosine():
         "zeros", "threes", "twos and threes"]
     with pytest.raises(ValueError, match="same length"):
         nearest_code_histogram_labels(train, labels[:2], [[0]], codebook_size=4)
+
+
+def test_sign_test_p_against_hand_values():
+    assert sign_test_p(3, 0) == pytest.approx(2 / 8)  # 3 of 3 one way: 2 x (1/2)^3
+    assert sign_test_p(0, 3) == pytest.approx(2 / 8)
+    assert sign_test_p(2, 1) == 1.0  # 2 x (3 + 1) / 8, capped
+    assert sign_test_p(0, 0) == 1.0
+    assert sign_test_p(34, 13) == pytest.approx(0.0030877, rel=1e-4)  # 34 of 47 clips
+    with pytest.raises(ValueError, match=">= 0"):
+        sign_test_p(-1, 3)
