@@ -137,7 +137,12 @@ def sign_test_p(wins: int, losses: int) -> float:
     return min(1.0, 2 * tail / 2 ** total)
 
 
-def _nll_summary(own: list[float], swapped: list[float]) -> dict[str, float]:
+def _answer_nll_control(model, processor, rows: list, swapped_rows: list, prompt: str, references: list[str],
+                        batch_size: int) -> dict[str, float]:
+    """`answer_nll` after each row's own codes and after the swapped ones, summarised: the two means, the share of
+    rows whose own codes give the lower loss, and the sign-test p of that share."""
+    own = answer_nll(model, processor, rows, prompt, references, batch_size)
+    swapped = answer_nll(model, processor, swapped_rows, prompt, references, batch_size)
     lower = sum(a < b for a, b in zip(own, swapped))
     higher = sum(a > b for a, b in zip(own, swapped))
     return {"own": sum(own) / len(own), "swapped": sum(swapped) / len(swapped), "own_lower": lower / len(own),
@@ -215,16 +220,14 @@ def lm_msn_report(adapter: str, pretokenized: str, sound_tokenizer: str | None, 
     control: dict[str, Any] = {}
     if listening_control and len(captioned) > 1:
         started = time.perf_counter()
-        swapped = answers(model, processor, swapped_audio(captioned), prompts["captioning"][0], batch_size,
-                          max_new_tokens=32)
+        swapped_rows = swapped_audio(captioned)
+        swapped = answers(model, processor, swapped_rows, prompts["captioning"][0], batch_size, max_new_tokens=32)
         scores = caption_scores(_non_empty(swapped), references, spice=False)
         control["captions"] = {**{k: scores[k] for k in result["caption_scores"] if k in scores},
-                               "changed": changed_share(predictions, swapped)}
-        own = answer_nll(model, processor, captioned, prompts["captioning"][0], [r[0] for r in references],
-                         batch_size)
-        other = answer_nll(model, processor, swapped_audio(captioned), prompts["captioning"][0],
-                           [r[0] for r in references], batch_size)
-        control["captions"]["answer_nll"] = _nll_summary(own, other)
+                               "changed": changed_share(predictions, swapped),
+                               "answer_nll": _answer_nll_control(model, processor, captioned, swapped_rows,
+                                                                 prompts["captioning"][0],
+                                                                 [row["caption"] for row in captioned], batch_size)}
         timings["captions, swapped audio"] = time.perf_counter() - started
 
     # label guessing
@@ -234,7 +237,8 @@ def lm_msn_report(adapter: str, pretokenized: str, sound_tokenizer: str | None, 
     if labelled:
         labels = [row["label"] for row in labelled]
         table = label_in_text_accuracy(outputs, labels, top_k=2)
-        train_labels = Counter(r["label"] for r in train if r.get("label"))
+        train_labelled = [r for r in train if r.get("label")]
+        train_labels = Counter(r["label"] for r in train_labelled)
         majority = train_labels.most_common(1)[0][0]
         result["label_guessing"] = {
             "accuracy": table["accuracy"], "per_class": table["per_class"],
@@ -242,21 +246,20 @@ def lm_msn_report(adapter: str, pretokenized: str, sound_tokenizer: str | None, 
             "majority_accuracy": sum(label == majority for label in labels) / len(labels),
             "outputs": [{"label": label, "output": text} for label, text in zip(labels, outputs)],
             "code_histogram_1nn": sum(guess == label for guess, label in zip(nearest_code_histogram_labels(
-                [r["codes"] for r in train if r.get("label")], [r["label"] for r in train if r.get("label")],
+                [r["codes"] for r in train_labelled], [r["label"] for r in train_labelled],
                 [r["codes"] for r in labelled], processor.codebook_size), labels)) / len(labels),
             "table": format_label_match_table(table),
         }
     timings["label guessing"] = time.perf_counter() - started
     if listening_control and len(labelled) > 1:
         started = time.perf_counter()
-        swapped = answers(model, processor, swapped_audio(labelled), prompts["classification"][0], batch_size,
+        swapped_rows = swapped_audio(labelled)
+        swapped = answers(model, processor, swapped_rows, prompts["classification"][0], batch_size,
                           max_new_tokens=12)
         control["labels"] = {"accuracy": label_in_text_accuracy(swapped, labels, top_k=2)["accuracy"],
-                             "changed": changed_share(outputs, swapped)}
-        own = answer_nll(model, processor, labelled, prompts["classification"][0], labels, batch_size)
-        other = answer_nll(model, processor, swapped_audio(labelled), prompts["classification"][0], labels,
-                           batch_size)
-        control["labels"]["answer_nll"] = _nll_summary(own, other)
+                             "changed": changed_share(outputs, swapped),
+                             "answer_nll": _answer_nll_control(model, processor, labelled, swapped_rows,
+                                                               prompts["classification"][0], labels, batch_size)}
         timings["label guessing, swapped audio"] = time.perf_counter() - started
     if control:
         result["listening_control"] = control

@@ -154,6 +154,9 @@ def prepare_audio_llm(model: PreTrainedModel, processor, config: LMMSNConfig | N
     if config.codebook_size is not None and config.codebook_size != processor.codebook_size:
         raise ValueError(f"config.codebook_size is {config.codebook_size} but the processor's audio tokens cover "
                          f"{processor.codebook_size} codes.")
+    if config.new_row_init == "codebook" and code_vectors is None:
+        raise ValueError("new_row_init='codebook' needs code_vectors (the sound tokenizer's quantizer.codebook, "
+                         f"shape ({processor.codebook_size}, codebook_dim)); got None.")
     num_old = model.get_input_embeddings().weight.shape[0]
     new_ids = processor.audio_token_ids
     if min(new_ids) < num_old <= max(new_ids):
@@ -161,9 +164,6 @@ def prepare_audio_llm(model: PreTrainedModel, processor, config: LMMSNConfig | N
                          f"({min(new_ids)}..{max(new_ids)}): prepare the text LLM, not an already extended one.")
     num_text = min(num_old, min(new_ids))
     model.resize_token_embeddings(processor.vocab_size, mean_resizing=False)
-    if config.new_row_init == "codebook" and code_vectors is None:
-        raise ValueError("new_row_init='codebook' needs code_vectors (the sound tokenizer's quantizer.codebook, "
-                         f"shape ({processor.codebook_size}, codebook_dim)); got None.")
     if config.new_row_init != "model":
         generator = torch.Generator().manual_seed(seed)
         matrices = [model.get_input_embeddings().weight]
