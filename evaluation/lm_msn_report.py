@@ -52,7 +52,7 @@ from typing import Any
 
 import torch
 
-from ..modeling.lm_msn import generate_audio, generate_text, load_audio_llm
+from ..modeling.lm_msn import example_losses, generate_audio, generate_text, load_audio_llm
 from ..processing.audio_io import write_audio
 from ..processing.pretokenized import load_pretokenized
 from ..processing.tasks import TaskExample, audio_segment, load_lm_msn_prompts, text_segment
@@ -87,13 +87,8 @@ def answer_nll(model, processor, rows: list, prompt: str, references: list[str],
                     for row, reference in zip(rows[start:start + batch_size], references[start:start + batch_size])]
         batch = processor(examples)
         with torch.no_grad():
-            logits = model(input_ids=batch["input_ids"].to(device),
-                           attention_mask=batch["attention_mask"].to(device)).logits[:, :-1].float()
-        labels = batch["labels"][:, 1:].to(device)
-        token_loss = torch.nn.functional.cross_entropy(logits.transpose(1, 2), labels, ignore_index=-100,
-                                                       reduction="none")
-        counts = (labels != -100).sum(dim=1)
-        losses += (token_loss.sum(dim=1) / counts).tolist()
+            losses += example_losses(model, batch["input_ids"].to(device), batch["labels"].to(device),
+                                     batch["attention_mask"].to(device)).tolist()
     return losses
 
 

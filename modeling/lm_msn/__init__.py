@@ -15,6 +15,7 @@ from .generation_lm_msn import (
 )
 from .modeling_lm_msn import (
     LMMSNLossOutput,
+    example_losses,
     init_code_rows_from_codebook,
     init_new_embedding_rows,
     lm_msn_card_fields,
@@ -37,6 +38,7 @@ __all__ = [
     "LMMSNConfig",
     "LMMSNLossOutput",
     "codes_to_audio",
+    "example_losses",
     "generate_audio",
     "generate_text",
     "init_code_rows_from_codebook",

@@ -378,6 +378,33 @@ def _select_targets(labels: torch.Tensor, loss_weights: torch.Tensor | None,
     return mask, targets, weights, audio, mask.nonzero()[:, 0]
 
 
+def _target_terms(model: torch.nn.Module, input_ids: torch.Tensor, labels: torch.Tensor,
+                  attention_mask: torch.Tensor | None, loss_weights: torch.Tensor | None, chunk_size: int,
+                  audio_id_range: tuple[int, int] | None) -> tuple[torch.Tensor, ...]:
+    """Per target position, `(num_targets,)` each: cross-entropy, log-partition, weight, is-audio and the index of
+    its example, with the LM head run on the target positions only (`lm_msn_loss` says how)."""
+    # The forward goes through the model (and any DDP / peft wrapper around it, so gradient hooks fire) with
+    # the LM head on one position only; the head then runs on the target positions below.
+    outputs = model(input_ids=input_ids, attention_mask=attention_mask, use_cache=False, output_hidden_states=True,
+                    logits_to_keep=1)
+    hidden = outputs.hidden_states[-1]  # the final-norm output, what the LM head reads
+    head = _base(_unwrap(model)).get_output_embeddings()
+    mask, targets, weights, audio, example = _select_targets(labels, loss_weights, audio_id_range)
+    selected = hidden[:, :-1][mask]
+    ce_parts, lse_parts = [], []
+    for start in range(0, selected.shape[0], chunk_size):
+        chunk = slice(start, start + chunk_size)
+        if torch.is_grad_enabled() and selected.requires_grad:
+            ce, lse = checkpoint(_chunk_terms, selected[chunk], head, targets[chunk], use_reentrant=False)
+        else:
+            ce, lse = _chunk_terms(selected[chunk], head, targets[chunk])
+        ce_parts.append(ce)
+        lse_parts.append(lse)
+    ce = torch.cat(ce_parts) if ce_parts else hidden.new_zeros(0, dtype=torch.float32)
+    lse = torch.cat(lse_parts) if lse_parts else hidden.new_zeros(0, dtype=torch.float32)
+    return ce, lse, weights, audio, example
+
+
 def lm_msn_loss(model: torch.nn.Module, input_ids: torch.Tensor, labels: torch.Tensor,
                 attention_mask: torch.Tensor | None = None, loss_weights: torch.Tensor | None = None,
                 z_loss_coefficient: float = 1e-4, chunk_size: int = 1024,
@@ -406,25 +433,8 @@ def lm_msn_loss(model: torch.nn.Module, input_ids: torch.Tensor, labels: torch.T
         normalization (`str`): `"tokens"` or `"examples"`, how the weighted cross-entropy is averaged
             (`LMMSNConfig.loss_normalization`).
     """
-    # The forward goes through the model (and any DDP / peft wrapper around it, so gradient hooks fire) with
-    # the LM head on one position only; the head then runs on the target positions below.
-    outputs = model(input_ids=input_ids, attention_mask=attention_mask, use_cache=False, output_hidden_states=True,
-                    logits_to_keep=1)
-    hidden = outputs.hidden_states[-1]  # the final-norm output, what the LM head reads
-    head = _base(_unwrap(model)).get_output_embeddings()
-    mask, targets, weights, audio, example = _select_targets(labels, loss_weights, audio_id_range)
-    selected = hidden[:, :-1][mask]
-    ce_parts, lse_parts = [], []
-    for start in range(0, selected.shape[0], chunk_size):
-        chunk = slice(start, start + chunk_size)
-        if torch.is_grad_enabled() and selected.requires_grad:
-            ce, lse = checkpoint(_chunk_terms, selected[chunk], head, targets[chunk], use_reentrant=False)
-        else:
-            ce, lse = _chunk_terms(selected[chunk], head, targets[chunk])
-        ce_parts.append(ce)
-        lse_parts.append(lse)
-    ce = torch.cat(ce_parts) if ce_parts else hidden.new_zeros(0, dtype=torch.float32)
-    lse = torch.cat(lse_parts) if lse_parts else hidden.new_zeros(0, dtype=torch.float32)
+    ce, lse, weights, audio, example = _target_terms(model, input_ids, labels, attention_mask, loss_weights,
+                                                     chunk_size, audio_id_range)
     return _summarise(ce, lse, weights, audio, z_loss_coefficient, example, normalization)
 
 
@@ -440,3 +450,25 @@ def naive_lm_msn_loss(model: torch.nn.Module, input_ids: torch.Tensor, labels: t
     ce = F.cross_entropy(shifted.transpose(1, 2), labels[:, 1:].clamp_min(0), reduction="none")[mask]
     lse = torch.logsumexp(shifted, dim=-1)[mask]
     return _summarise(ce, lse, weights, audio, z_loss_coefficient, example, normalization)
+
+
+def example_losses(model: torch.nn.Module, input_ids: torch.Tensor, labels: torch.Tensor,
+                   attention_mask: torch.Tensor | None = None, chunk_size: int = 1024) -> torch.Tensor:
+    """Each example's mean next-token cross-entropy over its targets (nats per target token), unweighted, computed
+    as `lm_msn_loss` computes it: the LM head runs on the target positions only, never on the whole sequence.
+
+    Args:
+        input_ids (`torch.LongTensor` of shape `(batch, seq_len)`).
+        labels (`torch.LongTensor` of shape `(batch, seq_len)`): -100 off target, not yet shifted.
+        attention_mask (`torch.LongTensor` of shape `(batch, seq_len)`, *optional*).
+        chunk_size (`int`): target positions per LM-head chunk.
+
+    Returns:
+        `torch.FloatTensor` of shape `(batch,)`: NaN for an example without targets.
+    """
+    ce, _, _, _, example = _target_terms(model, input_ids, labels, attention_mask, None, chunk_size, None)
+    ce = ce.detach()
+    batch = input_ids.shape[0]
+    total = ce.new_zeros(batch).index_add(0, example, ce)
+    count = ce.new_zeros(batch).index_add(0, example, torch.ones_like(ce))
+    return total / count

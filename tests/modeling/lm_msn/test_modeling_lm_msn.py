@@ -12,6 +12,7 @@ from transformers import AutoModelForCausalLM, AutoProcessor, LlamaForCausalLM
 from soundlm.modeling.lm_msn import (
     AudioTokenProcessor,
     LMMSNConfig,
+    example_losses,
     init_code_rows_from_codebook,
     init_new_embedding_rows,
     lm_msn_loss,
@@ -172,6 +173,22 @@ def test_chunked_loss_and_gradients_equal_the_full_logits_loss(normalization):
     assert chunked.loss.item() == pytest.approx(naive.loss.item(), rel=1e-6)
     for ours, theirs in zip(grads, naive_grads):
         torch.testing.assert_close(ours, theirs, rtol=1e-4, atol=1e-6)
+
+
+def test_example_losses_are_each_rows_mean_target_cross_entropy():
+    model, processor = build(tied=False)
+    batch = batch_of(processor)
+    batch["labels"][1] = -100  # a row without targets gives NaN, not a division by zero
+    with torch.no_grad():
+        ours = example_losses(model, batch["input_ids"], batch["labels"], batch["attention_mask"], chunk_size=2)
+        logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits.float()
+    for row in range(batch["input_ids"].shape[0]):
+        labels = batch["labels"][row, 1:]
+        if (labels == -100).all():
+            assert torch.isnan(ours[row])
+            continue
+        expected = F.cross_entropy(logits[row, :-1][labels != -100], labels[labels != -100])
+        assert ours[row].item() == pytest.approx(expected.item(), rel=1e-5)
 
 
 @pytest.mark.reliability(
