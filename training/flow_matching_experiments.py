@@ -6,7 +6,8 @@
 
 Each `--experiment` is `NAME[: key=value key=value ...]`, the keys being overrides of the base YAML
 (`model.flow_prediction=data`, `train.lr=5e-4`, ...) or decode settings (`decode.num_steps=32`,
-`decode.scheduler=heun`, `decode.temperature=0.5`, `decode.guidance_scale=2`, `decode.start_time=0.5`).
+`decode.scheduler=heun`, `decode.temperature=0.5`, `decode.guidance_scale=2`, `decode.start_time=0.5`,
+`decode.guidance_interval=0.1,0.9`).
 Runs that differ only in decode settings share one training.
 Every run trains in this process, one after the other (on a 2-core machine two torch jobs at once are many times
 slower than one after the other), then decodes the held-out split (`split == "test"`) and measures what a listener
@@ -49,7 +50,8 @@ from soundlm.processing.latent_cache import LatentCache, build_latent_cache
 from soundlm.training.common.config import apply_overrides, parse_value
 from soundlm.training.train_tokenizer import merged_config, train
 
-DECODE_DEFAULTS = {"num_steps": 10, "scheduler": "euler", "temperature": 1.0, "guidance_scale": 1.0, "start_time": 0.0}
+DECODE_DEFAULTS = {"num_steps": 10, "scheduler": "euler", "temperature": 1.0, "guidance_scale": 1.0, "start_time": 0.0,
+                   "guidance_interval": [0.0, 1.0]}
 COLUMNS = ("name", "steps", "loss", "latent_error", "level_db", "clipped_pct", "std_ratio", "fad", "decode", "train_s")
 
 
@@ -66,7 +68,8 @@ def parse_experiment(spec: str) -> tuple[str, list[str], dict[str, Any]]:
             if setting not in DECODE_DEFAULTS:
                 known = sorted(DECODE_DEFAULTS)
                 raise ValueError(f"--experiment {spec!r}: decode settings are {known}, got {setting!r}")
-            decode[setting] = parse_value(value)
+            decode[setting] = ([float(v) for v in value.split(",")] if setting == "guidance_interval"
+                               else parse_value(value))
         else:
             overrides.append(f"--{key}={value}")
     if not name.strip():
@@ -103,6 +106,7 @@ def judge(model: MSNTokenizerModel, cache: LatentCache, indices: list[int], deco
             model.encode_latents(latents), num_steps=int(decode["num_steps"]), scheduler=decode["scheduler"],
             temperature=float(decode["temperature"]), generator=torch.Generator().manual_seed(seed + index),
             guidance_scale=float(decode["guidance_scale"]), start_time=float(decode["start_time"]),
+            guidance_interval=tuple(decode.get("guidance_interval", (0.0, 1.0))),
         )
         errors.append(float(((decoded - latents) / model.latent_std).pow(2).mean()))
         reference, audio = model.latents_to_audio(latents)[0], model.latents_to_audio(decoded)[0]
@@ -143,6 +147,8 @@ def format_rows(rows: list[dict]) -> str:
             decoding += f" w={decode['guidance_scale']}"
         if decode.get("start_time", 0.0):
             decoding += f" t0={decode['start_time']}"
+        if list(decode.get("guidance_interval", [0.0, 1.0])) != [0.0, 1.0]:
+            decoding += " guided on [{:g}, {:g})".format(*decode["guidance_interval"])
         cells = [row["name"], str(row["steps"]), f"{row['loss']:.3f}" if row["loss"] is not None else "-",
                  f"{row['latent_error']:.3f}", f"{row['level_db']:+.1f}", f"{row['clipped_pct']:.2f}",
                  f"{row['std_ratio']:.2f}", f"{row['fad']:.1f}" if row.get("fad") is not None else "-", decoding,

@@ -714,14 +714,16 @@ class MSNTokenizerModel(MSNTokenizerPreTrainedModel):
         frame_mask: torch.Tensor | None = None,
         guidance_scale: float | None = None,
         start_time: float | None = None,
+        guidance_interval: tuple[float, float] | None = None,
     ) -> torch.Tensor:
         """audio_codes (batch, 1, frames) -> front-end latents (batch, frames, latent_dim).
 
         Flow matching integrates the ODE with a diffusers scheduler (``"euler"`` or ``"heun"``) in
         ``num_steps`` steps from ``temperature`` x N(0, I) noise; the MSE baseline is one forward pass
         (``num_steps``, ``scheduler``, ``temperature`` unused). ``frame_mask`` (batch, frames) hides padded
-        frames from the non-causal decoder. ``guidance_scale`` and ``start_time`` default to the config's
-        `guidance_scale` and `flow_start_time` (see [`OTConditionalFlowMatching.sample`]).
+        frames from the non-causal decoder. ``guidance_scale``, ``start_time`` and ``guidance_interval`` default to
+        the config's `guidance_scale`, `flow_start_time` and `guidance_interval` (see
+        [`OTConditionalFlowMatching.sample`]).
         """
         codes = self._check_codes(audio_codes)
         if not is_tracing():
@@ -736,6 +738,8 @@ class MSNTokenizerModel(MSNTokenizerPreTrainedModel):
                 temperature=temperature, generator=generator,
                 guidance_scale=self.config.guidance_scale if guidance_scale is None else guidance_scale,
                 start_time=self.config.flow_start_time if start_time is None else start_time,
+                guidance_interval=tuple(self.config.guidance_interval if guidance_interval is None
+                                        else guidance_interval),
             )
         return self.denormalize_latents(normalized)
 
@@ -751,6 +755,7 @@ class MSNTokenizerModel(MSNTokenizerPreTrainedModel):
         return_dict: bool | None = None,
         guidance_scale: float | None = None,
         start_time: float | None = None,
+        guidance_interval: tuple[float, float] | None = None,
     ) -> MSNTokenizerDecoderOutput | tuple:
         """Codes -> audio.
 
@@ -759,7 +764,8 @@ class MSNTokenizerModel(MSNTokenizerPreTrainedModel):
             padding_mask (`torch.LongTensor` of shape `(batch, samples)`, *optional*): the padding mask of the
                 encoded batch. The output is trimmed to its length and zero past each clip's length, and padded
                 frames are hidden from the decoder, so each clip decodes as if it were alone.
-            num_steps, scheduler, temperature, generator, guidance_scale, start_time: the flow-matching sampler
+            num_steps, scheduler, temperature, generator, guidance_scale, start_time, guidance_interval: the
+                flow-matching sampler
                 (see `decode_latents`).
 
         Returns:
@@ -776,6 +782,7 @@ class MSNTokenizerModel(MSNTokenizerPreTrainedModel):
             self.frontend.decode(self.decode_latents(
                 audio_codes[..., start:start + window], num_steps, scheduler, temperature, generator,
                 None if frame_mask is None else frame_mask[:, start:start + window], guidance_scale, start_time,
+                guidance_interval,
             ))
             for start in range(0, max(codes.shape[-1], 1), window)
         ], dim=-1)

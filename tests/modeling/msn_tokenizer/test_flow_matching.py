@@ -203,6 +203,43 @@ def test_guidance_extrapolates_from_the_null_condition():
         flow.sample(estimator, condition, (1, 2, 2), guidance_scale=-1.0)
 
 
+def test_guidance_interval_guides_only_the_steps_that_start_inside_it():
+    """With velocity = condition, each guided Euler step of 1/4 adds w c / 4 and each unguided one c / 4; the null
+    branch runs only on guided steps. [0.25, 0.75) holds the steps starting at t = 0.25 and 0.5 (float32 times
+    a few ulps off included), so the sample is x0 + (2 w + 2) c / 4."""
+    flow = OTConditionalFlowMatching(sigma_min=0.0)
+    condition = torch.tensor([[[1.0, -2.0], [0.5, 3.0]]])
+    noise = torch.tensor([[[0.1, 0.2], [0.3, 0.4]]])
+    calls = []
+
+    def estimator(x, t, c, mask):
+        calls.append((round(float(t[0]), 2), c.shape[0]))
+        return c.clone()
+
+    sample = flow.sample(estimator, condition, (1, 2, 2), num_steps=4, noise=noise, guidance_scale=3.0,
+                         guidance_interval=(0.25, 0.75))
+    torch.testing.assert_close(sample, noise + (2 * 3.0 + 2) / 4 * condition)
+    assert calls == [(0.0, 1), (0.25, 2), (0.5, 2), (0.75, 1)]
+    calls.clear()
+    everywhere = flow.sample(estimator, condition, (1, 2, 2), num_steps=4, noise=noise, guidance_scale=3.0,
+                             guidance_interval=(0.0, 1.0))
+    torch.testing.assert_close(everywhere, noise + 3.0 * condition)
+    assert [size for _, size in calls] == [2, 2, 2, 2]
+    for bad in [(0.5, 0.5), (-0.1, 0.5), (0.2, 1.5), (0.3,), "0.1,0.9"]:
+        with pytest.raises(ValueError, match="guidance_interval"):
+            flow.sample(estimator, condition, (1, 2, 2), guidance_scale=2.0, guidance_interval=bad)
+
+
+def test_guidance_interval_is_a_config_field_that_decode_uses():
+    from soundlm.modeling.msn_tokenizer import MSNTokenizerConfig
+
+    config = MSNTokenizerConfig(guidance_interval=(0.1, 0.9))
+    assert MSNTokenizerConfig.from_dict(config.to_dict()).guidance_interval == [0.1, 0.9]
+    assert MSNTokenizerConfig().guidance_interval == [0.0, 1.0]
+    with pytest.raises(ValueError, match="guidance_interval must satisfy"):
+        MSNTokenizerConfig(guidance_interval=(0.9, 0.1))
+
+
 @pytest.mark.parametrize("prediction", ["velocity", "data"])
 def test_late_start_begins_on_the_path_from_the_conditional_mean(prediction):
     """start_time t0: x_t0 = (1 - (1 - s) t0) x0 + t0 x1_hat(x0, 0), then Euler over [t0, 1] only. An oracle that

@@ -416,7 +416,17 @@ def test_condition_dropout_zeroes_whole_clips_in_training_only_and_config_sets_d
                                  guidance_scale=1.0, start_time=0.0)
     torch.testing.assert_close(from_config, explicit)
     assert not torch.allclose(from_config, plain)
-    for key, value in (("condition_dropout", 1.0), ("guidance_scale", -0.5), ("flow_start_time", 1.0)):
+    # and the guidance interval too: neither the late start's mean (t = 0) nor a step of 3 from t0 = 0.4 (t = 0.4,
+    # 0.6, 0.8) is in [0.1, 0.3), so nothing is guided
+    model.config.guidance_interval = [0.1, 0.3]
+    outside = model.decode_latents(codes, num_steps=3, generator=torch.Generator().manual_seed(1))
+    unguided = model.decode_latents(codes, num_steps=3, generator=torch.Generator().manual_seed(1),
+                                    guidance_scale=1.0)
+    torch.testing.assert_close(outside, unguided)
+    torch.testing.assert_close(model.decode_latents(codes, num_steps=3, generator=torch.Generator().manual_seed(1),
+                                                    guidance_interval=(0.0, 1.0)), explicit)
+    for key, value in (("condition_dropout", 1.0), ("guidance_scale", -0.5), ("flow_start_time", 1.0),
+                       ("guidance_interval", (0.5, 0.2))):
         with pytest.raises(ValueError, match=key):
             MSNTokenizerConfig(**{key: value})
 
