@@ -190,8 +190,8 @@ class OTConditionalFlowMatching:
         steps that start at lo <= t < hi (Kynkaenniemi et al. 2024, "Applying guidance in a limited interval");
         the other steps follow the conditional field alone, at half the cost. With the data form and Euler, the
         last step's output is the x1 estimate itself, so guidance there extrapolates the final sample by
-        w (conditional - null): leaving it out is what cuts the clipping (README, third round). Returns x1 of
-        shape ``shape``.
+        w (conditional - null): leaving it out removes most of guidance's clipped samples (README, third round).
+        Returns x1 of shape ``shape``.
         """
         if temperature < 0:
             raise ValueError(f"temperature must be >= 0, got {temperature}")
