@@ -62,12 +62,16 @@ from .classification import format_label_match_table, label_in_text_accuracy
 logger = logging.getLogger(__name__)
 
 
+def _question(row, prompt: str) -> list:
+    """The user turn that asks `prompt` about a row's audio: its codes, then the prompt on a new line."""
+    return [audio_segment(row["codes"]), text_segment("\n" + prompt)]
+
+
 def answers(model, processor, rows: list, prompt: str, batch_size: int, max_new_tokens: int) -> list[str]:
     """Greedy text answers to `prompt` about each row's audio (`rows[i]["codes"]`), in the LLM's chat template."""
     out: list[str] = []
     for start in range(0, len(rows), batch_size):
-        segments = [processor.chat_segments([audio_segment(row["codes"]), text_segment("\n" + prompt)])
-                    for row in rows[start:start + batch_size]]
+        segments = [processor.chat_segments(_question(row, prompt)) for row in rows[start:start + batch_size]]
         out += generate_text(model, processor, segments, max_new_tokens=max_new_tokens, no_repeat_ngram_size=3)
     return out
 
@@ -81,9 +85,7 @@ def answer_nll(model, processor, rows: list, prompt: str, references: list[str],
     losses: list[float] = []
     device = next(model.parameters()).device
     for start in range(0, len(rows), batch_size):
-        examples = [TaskExample("answer", processor.chat_segments([audio_segment(row["codes"]),
-                                                                   text_segment("\n" + prompt)],
-                                                                  [text_segment(reference)]))
+        examples = [TaskExample("answer", processor.chat_segments(_question(row, prompt), [text_segment(reference)]))
                     for row, reference in zip(rows[start:start + batch_size], references[start:start + batch_size])]
         batch = processor(examples)
         with torch.no_grad():

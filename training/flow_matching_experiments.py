@@ -106,7 +106,7 @@ def judge(model: MSNTokenizerModel, cache: LatentCache, indices: list[int], deco
             model.encode_latents(latents), num_steps=int(decode["num_steps"]), scheduler=decode["scheduler"],
             temperature=float(decode["temperature"]), generator=torch.Generator().manual_seed(seed + index),
             guidance_scale=float(decode["guidance_scale"]), start_time=float(decode["start_time"]),
-            guidance_interval=tuple(decode.get("guidance_interval", (0.0, 1.0))),
+            guidance_interval=tuple(decode["guidance_interval"]),
         )
         errors.append(float(((decoded - latents) / model.latent_std).pow(2).mean()))
         reference, audio = model.latents_to_audio(latents)[0], model.latents_to_audio(decoded)[0]

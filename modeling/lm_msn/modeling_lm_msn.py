@@ -339,15 +339,21 @@ def _base(model: torch.nn.Module) -> PreTrainedModel:
     return model.get_base_model() if hasattr(model, "get_base_model") else model
 
 
+def _example_sums(values: torch.Tensor, weights: torch.Tensor, example: torch.Tensor,
+                  num_examples: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per example, `(num_examples,)` each: the sum of weight x value over its targets, and the sum of its weights
+    (`example`: each target's example index)."""
+    return (values.new_zeros(num_examples).index_add(0, example, weights * values),
+            values.new_zeros(num_examples).index_add(0, example, weights))
+
+
 def _summarise(ce: torch.Tensor, lse: torch.Tensor, weights: torch.Tensor, audio: torch.Tensor,
                z_loss_coefficient: float, example: torch.Tensor, normalization: str = "tokens") -> LMMSNLossOutput:
     tiny = torch.finfo(ce.dtype).tiny
     if normalization == "tokens":
         weighted_ce = (weights * ce).sum() / weights.sum().clamp_min(tiny)
     elif normalization == "examples":
-        size = int(example.max()) + 1 if example.numel() else 0
-        numerator = ce.new_zeros(size).index_add(0, example, weights * ce)
-        denominator = ce.new_zeros(size).index_add(0, example, weights)
+        numerator, denominator = _example_sums(ce, weights, example, int(example.max()) + 1 if example.numel() else 0)
         has_target = denominator > 0
         weighted_ce = ((numerator[has_target] / denominator[has_target]).mean() if has_target.any()
                        else (weights * ce).sum())
@@ -467,8 +473,5 @@ def example_losses(model: torch.nn.Module, input_ids: torch.Tensor, labels: torc
         `torch.FloatTensor` of shape `(batch,)`: NaN for an example without targets.
     """
     ce, _, _, _, example = _target_terms(model, input_ids, labels, attention_mask, None, chunk_size, None)
-    ce = ce.detach()
-    batch = input_ids.shape[0]
-    total = ce.new_zeros(batch).index_add(0, example, ce)
-    count = ce.new_zeros(batch).index_add(0, example, torch.ones_like(ce))
+    total, count = _example_sums(ce.detach(), torch.ones_like(ce), example, input_ids.shape[0])
     return total / count
