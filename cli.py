@@ -233,6 +233,11 @@ def caption(args: argparse.Namespace) -> int:
     extra = {"sound_tokenizer": args.sound_tokenizer} if args.sound_tokenizer else {}
     pipe = _pipeline("audio-text-to-text", args, **extra)
     call = {"max_new_tokens": args.max_new_tokens, **({"prompt": args.prompt} if args.prompt else {})}
+    if args.audio_guidance is not None:
+        if getattr(pipe, "sound_tokenizer", None) is None:
+            raise ValueError(f"--audio-guidance is for LM-MSN models (sound tokens in the LLM's prompt), got "
+                             f"{type(pipe.model).__name__}")
+        call["generate_kwargs"] = {"audio_guidance_scale": args.audio_guidance}
     done, failed = _run_batches(pipe, args.audio, args.batch_size, call, "caption")
     _write_jsonl([{"path": path, "text": result[0]["generated_text"]} for path, result in done], args.out)
     return _summary("captioned", len(done), failed)
@@ -453,6 +458,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--sound-tokenizer", help="LM-MSN only: the MSN tokenizer folder (default: the model folder's "
                                              "sound_tokenizer/)")
     p.add_argument("--max-new-tokens", type=int, default=32)
+    p.add_argument("--audio-guidance", type=float, default=None,
+                   help="LM-MSN only: audio guidance scale w (1 = none; w > 1 favours what the audio makes likelier "
+                        "than the prompt alone; README 'LM-MSN audio LLM')")
     p.set_defaults(func=caption)
     p = commands.add_parser(
         "classify", parents=[runtime], help="audio files -> scores of the given labels (MINT stage 1 or 2)",

@@ -30,7 +30,10 @@ For the clips of `--split` of a pre-tokenised corpus (`training/pretokenize.py`)
   the LLM makes of them.
 
 Text is decoded greedily with `no_repeat_ngram_size=3` (a briefly trained small LLM otherwise repeats a phrase
-until the token budget runs out).
+until the token budget runs out), with audio guidance `--audio_guidance` w (`generate_text`: each token scored by
+w log p(y | audio, prompt) + (1 - w) log p(y | prompt)); for w != 1 the plain greedy answers are scored beside the
+guided ones, with the number of different answers each gives (one for a model that answers with its prior). The
+listening control decodes as the answers do.
 - **text to audio**: `--num_sounds` held-out captions through the first text-to-audio prompt, sampled
   (`--top_k`, `--temperature`, seeded), spans capped at the sound tokenizer's window, decoded by the sound
   tokenizer's decoder into `sounds/*.wav`; with YAMNet installed each sound's top AudioSet classes are printed
@@ -67,12 +70,15 @@ def _question(row, prompt: str) -> list:
     return [audio_segment(row["codes"]), text_segment("\n" + prompt)]
 
 
-def answers(model, processor, rows: list, prompt: str, batch_size: int, max_new_tokens: int) -> list[str]:
-    """Greedy text answers to `prompt` about each row's audio (`rows[i]["codes"]`), in the LLM's chat template."""
+def answers(model, processor, rows: list, prompt: str, batch_size: int, max_new_tokens: int,
+            audio_guidance_scale: float = 1.0) -> list[str]:
+    """Greedy text answers to `prompt` about each row's audio (`rows[i]["codes"]`), in the LLM's chat template,
+    with audio guidance `audio_guidance_scale` (`generate_text`; 1 = none)."""
     out: list[str] = []
     for start in range(0, len(rows), batch_size):
         segments = [processor.chat_segments(_question(row, prompt)) for row in rows[start:start + batch_size]]
-        out += generate_text(model, processor, segments, max_new_tokens=max_new_tokens, no_repeat_ngram_size=3)
+        out += generate_text(model, processor, segments, max_new_tokens=max_new_tokens, no_repeat_ngram_size=3,
+                             audio_guidance_scale=audio_guidance_scale)
     return out
 
 
@@ -146,6 +152,13 @@ def _answer_nll_control(model, processor, rows: list, swapped_rows: list, prompt
             "sign_test_p": sign_test_p(lower, higher)}
 
 
+def _answer_spread(texts: list[str]) -> dict[str, Any]:
+    """How many different answers, and the most frequent one with its count: a model that answers with its prior
+    gives one answer to every clip."""
+    text, count = Counter(texts).most_common(1)[0] if texts else ("", 0)
+    return {"distinct": len(set(texts)), "most_frequent": text, "most_frequent_count": count}
+
+
 def changed_share(answers_own: list[str], answers_swapped: list[str]) -> float:
     """Share of clips whose answer differs (after stripping spaces and case) when the audio is swapped."""
     if len(answers_own) != len(answers_swapped) or not answers_own:
@@ -180,9 +193,11 @@ def yamnet_top_classes(yamnet, audio: torch.Tensor, sampling_rate: int, k: int =
 def lm_msn_report(adapter: str, pretokenized: str, sound_tokenizer: str | None, out: str, split: str = "test",
                   base_model: str | None = None, batch_size: int = 8, max_clips: int | None = None,
                   num_sounds: int = 3, top_k: int = 50, temperature: float = 1.0, seed: int = 0,
-                  num_steps: int = 10, listening_control: bool = True) -> dict[str, Any]:
+                  num_steps: int = 10, listening_control: bool = True, audio_guidance_scale: float = 1.0
+                  ) -> dict[str, Any]:
     """Run the evaluations (the listening control unless `listening_control=False`) and write the report; returns
-    what `report.json` holds."""
+    what `report.json` holds. With `audio_guidance_scale` != 1 the answers are decoded with audio guidance and the
+    plain greedy ones are scored beside them (`plain_greedy`)."""
     timings: dict[str, float] = {}
     started = time.perf_counter()
     model, processor = load_audio_llm(adapter, base_model=base_model)
@@ -196,12 +211,16 @@ def lm_msn_report(adapter: str, pretokenized: str, sound_tokenizer: str | None, 
         raise ValueError(f"no rows of split {split!r} in {pretokenized}")
     prompts = load_lm_msn_prompts()
     timings["load"] = time.perf_counter() - started
-    result: dict[str, Any] = {"adapter": adapter, "base_model": base_model, "split": split, "clips": len(test)}
+    result: dict[str, Any] = {"adapter": adapter, "base_model": base_model, "split": split, "clips": len(test),
+                              "audio_guidance_scale": audio_guidance_scale}
+    guided = audio_guidance_scale != 1
+    plain: dict[str, Any] = {}
 
     # captions
     started = time.perf_counter()
     captioned = [row for row in test if row.get("caption")]
-    predictions = answers(model, processor, captioned, prompts["captioning"][0], batch_size, max_new_tokens=32)
+    predictions = answers(model, processor, captioned, prompts["captioning"][0], batch_size, max_new_tokens=32,
+                          audio_guidance_scale=audio_guidance_scale)
     references = [[row["caption"]] for row in captioned]
     result["captions"] = [{"reference": row["caption"], "generated": text, "label": row.get("label")}
                           for row, text in zip(captioned, predictions)]
@@ -213,12 +232,21 @@ def lm_msn_report(adapter: str, pretokenized: str, sound_tokenizer: str | None, 
         result["caption_scores"] = {k: scores[k] for k in keep if k in scores}
         result["caption_floor"] = {"caption": floor_caption, **{k: floor[k] for k in keep if k in floor}}
         result["caption_notes"] = scores.get("notes", [])
+        result["caption_answers"] = _answer_spread(predictions)
     timings["captions"] = time.perf_counter() - started
+    if guided and captioned:
+        started = time.perf_counter()
+        unguided = answers(model, processor, captioned, prompts["captioning"][0], batch_size, max_new_tokens=32)
+        scores = caption_scores(_non_empty(unguided), references, spice=False)
+        plain["captions"] = {**{k: scores[k] for k in result["caption_scores"] if k in scores},
+                             **_answer_spread(unguided)}
+        timings["captions, plain greedy"] = time.perf_counter() - started
     control: dict[str, Any] = {}
     if listening_control and len(captioned) > 1:
         started = time.perf_counter()
         swapped_rows = swapped_audio(captioned)
-        swapped = answers(model, processor, swapped_rows, prompts["captioning"][0], batch_size, max_new_tokens=32)
+        swapped = answers(model, processor, swapped_rows, prompts["captioning"][0], batch_size, max_new_tokens=32,
+                          audio_guidance_scale=audio_guidance_scale)
         scores = caption_scores(_non_empty(swapped), references, spice=False)
         control["captions"] = {**{k: scores[k] for k in result["caption_scores"] if k in scores},
                                "changed": changed_share(predictions, swapped),
@@ -230,7 +258,8 @@ def lm_msn_report(adapter: str, pretokenized: str, sound_tokenizer: str | None, 
     # label guessing
     started = time.perf_counter()
     labelled = [row for row in test if row.get("label")]
-    outputs = answers(model, processor, labelled, prompts["classification"][0], batch_size, max_new_tokens=12)
+    outputs = answers(model, processor, labelled, prompts["classification"][0], batch_size, max_new_tokens=12,
+                      audio_guidance_scale=audio_guidance_scale)
     if labelled:
         labels = [row["label"] for row in labelled]
         table = label_in_text_accuracy(outputs, labels, top_k=2)
@@ -246,13 +275,22 @@ def lm_msn_report(adapter: str, pretokenized: str, sound_tokenizer: str | None, 
                 [r["codes"] for r in train_labelled], [r["label"] for r in train_labelled],
                 [r["codes"] for r in labelled], processor.codebook_size), labels)) / len(labels),
             "table": format_label_match_table(table),
+            **_answer_spread(outputs),
         }
     timings["label guessing"] = time.perf_counter() - started
+    if guided and labelled:
+        started = time.perf_counter()
+        unguided = answers(model, processor, labelled, prompts["classification"][0], batch_size, max_new_tokens=12)
+        plain["labels"] = {"accuracy": label_in_text_accuracy(unguided, labels, top_k=2)["accuracy"],
+                           **_answer_spread(unguided)}
+        timings["label guessing, plain greedy"] = time.perf_counter() - started
+    if plain:
+        result["plain_greedy"] = plain
     if listening_control and len(labelled) > 1:
         started = time.perf_counter()
         swapped_rows = swapped_audio(labelled)
         swapped = answers(model, processor, swapped_rows, prompts["classification"][0], batch_size,
-                          max_new_tokens=12)
+                          max_new_tokens=12, audio_guidance_scale=audio_guidance_scale)
         control["labels"] = {"accuracy": label_in_text_accuracy(swapped, labels, top_k=2)["accuracy"],
                              "changed": changed_share(outputs, swapped),
                              "answer_nll": _answer_nll_control(model, processor, labelled, swapped_rows,
@@ -310,8 +348,10 @@ def lm_msn_report(adapter: str, pretokenized: str, sound_tokenizer: str | None, 
 
 
 def format_report(result: dict[str, Any], max_rows: int = 12) -> str:
+    scale = result.get("audio_guidance_scale", 1.0)
+    decoding = "greedy" if scale == 1 else f"greedy with audio guidance w = {scale:g}"
     lines = [f"LM-MSN audio LLM {result['adapter']} on {result['clips']} held-out clips (split {result['split']!r})",
-             "", "Captions (greedy; first rows):", "", "| reference | generated |", "|---|---|"]
+             "", f"Captions ({decoding}; first rows):", "", "| reference | generated |", "|---|---|"]
     for item in result.get("captions", [])[:max_rows]:
         lines.append(f"| {item['reference']} | {item['generated'] or '(empty)'} |")
     if "caption_scores" in result:
@@ -329,6 +369,24 @@ def format_report(result: dict[str, Any], max_rows: int = 12) -> str:
                   f"{100 * guess['majority_accuracy']:.2f} %; audio LLM: {100 * guess['accuracy']:.2f} %",
                   f"what the codes alone tell (nearest training clip by code histogram, no LLM): "
                   f"{100 * guess['code_histogram_1nn']:.2f} %"]
+    plain = result.get("plain_greedy") or {}
+    if plain:
+        names = [n for n in result.get("caption_scores", {}) if n in plain.get("captions", {})]
+        lines += ["", "Plain greedy decoding against audio guidance (the answers above):", "",
+                  "| decoding | " + "".join(f"captions {n} | " for n in names) + "different captions | labels named | "
+                  "different label answers | most frequent label answer |", "|---|" + "---:|" * (len(names) + 3)
+                  + "---|"]
+        rows = (("plain greedy", plain.get("captions", {}), plain.get("labels", {})),
+                (f"audio guidance w = {scale:g}", {**result.get("caption_scores", {}),
+                                                   **result.get("caption_answers", {})},
+                 result.get("label_guessing", {})))
+        for name, captions, labels in rows:
+            cells = [f"{captions[n]:.3f}" for n in names] + [str(captions.get("distinct", "-"))]
+            cells += [f"{100 * labels['accuracy']:.2f} %" if "accuracy" in labels else "-",
+                      str(labels.get("distinct", "-")),
+                      f"{labels['most_frequent']} ({labels['most_frequent_count']})" if "most_frequent" in labels
+                      else "-"]
+            lines.append(f"| {name} | " + " | ".join(cells) + " |")
     control = result.get("listening_control") or {}
     if control:
         lines += ["", "Listening control (each clip's codes swapped for another held-out clip's; a model that listens "
@@ -375,6 +433,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--temperature", type=float, default=1.0)
     parser.add_argument("--num_steps", type=int, default=10)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--audio_guidance", type=float, default=1.0,
+                        help="audio guidance scale w of the text answers (generate_text; 1 = plain greedy); other "
+                             "than 1, the plain greedy answers are scored beside them")
     parser.add_argument("--no_listening_control", action="store_true",
                         help="skip the swapped-audio pass (halves the text generation)")
     parser.add_argument("--out", required=True)
@@ -383,7 +444,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     result = lm_msn_report(args.adapter, args.pretokenized, args.sound_tokenizer, args.out, args.split,
                            args.base_model, args.batch_size, args.max_clips, args.num_sounds, args.top_k,
                            args.temperature, args.seed, args.num_steps,
-                           listening_control=not args.no_listening_control)
+                           listening_control=not args.no_listening_control,
+                           audio_guidance_scale=args.audio_guidance)
     print(format_report(result))
     return result
 

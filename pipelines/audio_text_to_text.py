@@ -27,6 +27,7 @@ class AudioTextToTextPipeline(MintAudioTextToTextPipeline):
       processor's first captioning prompt, `"Describe this sound."` from `lm_msn_prompts.json`) go into the LLM's
       chat template; the answer stays text. The sound tokenizer is `sound_tokenizer=` (a folder or
       `MSNTokenizerModel`), else the model folder's `sound_tokenizer/` (an exported LM-MSN folder carries one).
+      `generate_kwargs={"audio_guidance_scale": w}` decodes with audio guidance (`generate_text`).
 
     Example:
 
@@ -68,6 +69,9 @@ class AudioTextToTextPipeline(MintAudioTextToTextPipeline):
 
     def _forward(self, model_inputs: dict[str, Any], generate_kwargs: dict | None = None) -> dict[str, Any]:
         if self.sound_tokenizer is None:
+            if "audio_guidance_scale" in (generate_kwargs or {}):
+                raise ValueError("audio_guidance_scale is for LM-MSN models (the audio as sound tokens in the LLM's "
+                                 f"prompt), got a {type(self.model).__name__}")
             return super()._forward(model_inputs, generate_kwargs)
         kwargs = {"max_new_tokens": 32, "do_sample": False, **(generate_kwargs or {})}
         window = self.sound_tokenizer.config.window_frames

@@ -62,9 +62,11 @@ stage "8/15 LM-MSN stage 1: caption pairs in both orders (LoRA r64 + the new aud
 stage "9/15 LM-MSN stage 2: captioning, label guessing, text to audio in the chat template (runs/demo/lm_msn/instruct)"
 "${LAUNCH[@]}" training/finetune.py --config training/configs/demo_lm_msn.yaml --stage instruct
 stage "10/15 the audio LLM on held-out clips: captions, label guessing (Table III rule), sounds from text"
+# answers decoded with audio guidance w = 3 (plain greedy ones scored beside them): plain greedy decoding gives this
+# briefly trained model's prior for every clip (README "LM-MSN audio LLM", audio guidance)
 $PY -m soundlm.evaluation.lm_msn_report --adapter runs/demo/lm_msn/instruct/final \
   --pretokenized work/pretokenized/corpus --sound_tokenizer runs/demo/tokenizer_fm/final \
-  --out runs/demo/lm_msn_report
+  --audio_guidance 3 --out runs/demo/lm_msn_report
 stage "11/15 MINT stage 1: ALC + ALM + ATG on caption pairs (YAMNet frozen, Q-Former from all-MiniLM-L6-v2)"
 "${LAUNCH[@]}" training/pretrain_mint.py --config training/configs/demo_mint_stage1.yaml
 stage "12/15 MINT stage 1 with ALC alone (the loss ablation, runs/demo/mint/stage1_alc)"

@@ -142,16 +142,24 @@ def test_generate_writes_wavs(tmp_path, capsys, saved_model):
     assert [path.name for path in written] == ["000_a_dog_barks.wav", "001_rain.wav"]
     audio, rate = sf.read(written[0])
     assert rate == 8000 and 128 <= len(audio) <= 4 * 128
+    # the same LM-MSN folder captions the sounds it wrote, plain and with audio guidance
+    for extra in ([], ["--audio-guidance", "2.5"]):
+        out = tmp_path / f"captions{len(extra)}.jsonl"
+        assert main(["caption", merged, *map(str, written), "--sound-tokenizer", str(tokenizer), "--max-new-tokens",
+                     "3", "--out", str(out), *extra]) == 0
+        assert [json.loads(line)["path"] for line in out.read_text().splitlines()] == list(map(str, written))
 
 
 @pytest.mark.parametrize("argv, message", [
     (["classify", "{mint1}", "x.wav", "--labels", "dog"], "at least two comma-separated labels"),
     (["caption", "{missing}", "x.wav"], "missing"),
+    (["caption", "{mint2}", "x.wav", "--audio-guidance", "2"], "--audio-guidance is for LM-MSN models"),
     (["tokenize", "{mint1}", "x.wav"], "is not an audio tokenizer"),
     (["generate", "{mint1}", "rain", "--sound-tokenizer", "{missing}", "--out-dir", "{tmp}"], "error"),
 ])
 def test_user_errors_exit_2_without_a_traceback(tmp_path, capsys, mint_folders, argv, message):
-    values = {"mint1": str(mint_folders[1]), "missing": str(tmp_path / "missing"), "tmp": str(tmp_path / "o")}
+    values = {"mint1": str(mint_folders[1]), "mint2": str(mint_folders[2]), "missing": str(tmp_path / "missing"),
+              "tmp": str(tmp_path / "o")}
     capsys.readouterr()
     assert main([arg.format(**values) for arg in argv]) == 2
     err = capsys.readouterr().err

@@ -19,6 +19,7 @@ as far as it got and flagged `complete=False`.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -135,14 +136,17 @@ def _check_context(model, features: list[dict], max_new_tokens: int) -> None:
             )
 
 
-def _generate(model, processor, prompt_segments: Sequence, prefix_ids: Sequence[int], padding_side: str = "left",
-              **generate_kwargs) -> tuple[torch.Tensor, int]:
+def _prompt_ids(processor, segments: Sequence) -> dict[str, list[int]]:
+    """One prompt's segments as `{"input_ids": [...]}`, unpadded."""
     from ...processing.tasks.examples import TaskExample
 
-    features = []
-    for segments in prompt_segments:
-        encoded = processor.encode_example(TaskExample("prompt", tuple(segments)))
-        features.append({"input_ids": encoded["input_ids"] + list(prefix_ids)})
+    return {"input_ids": processor.encode_example(TaskExample("prompt", tuple(segments)))["input_ids"]}
+
+
+def _generate(model, processor, prompt_segments: Sequence, prefix_ids: Sequence[int], padding_side: str = "left",
+              **generate_kwargs) -> tuple[torch.Tensor, int]:
+    features = [{"input_ids": _prompt_ids(processor, segments)["input_ids"] + list(prefix_ids)}
+                for segments in prompt_segments]
     _check_context(model, features, int(generate_kwargs.get("max_new_tokens") or 0))
     batch = processor.pad(features, padding_side=padding_side)
     device = next(model.parameters()).device
@@ -153,20 +157,49 @@ def _generate(model, processor, prompt_segments: Sequence, prefix_ids: Sequence[
     return output, batch["input_ids"].shape[1]
 
 
-def generate_text(model, processor, prompts: Sequence[Sequence], max_new_tokens: int = 64, **generate_kwargs
-                  ) -> list[str]:
+def _without_audio(segments: Sequence) -> tuple:
+    """A prompt's segments with its audio spans left out: the condition-free prompt of audio guidance."""
+    return tuple(segment for segment in segments if segment.kind != "audio")
+
+
+def generate_text(model, processor, prompts: Sequence[Sequence], max_new_tokens: int = 64,
+                  audio_guidance_scale: float = 1.0, **generate_kwargs) -> list[str]:
     """Audio (or any segments) in, text out, batched with left padding and the KV cache. The answer is kept in
     text: `<soa>` and audio tokens cannot be generated (`AudioSpanLogitsProcessor(allow_new_spans=False)`).
+
+    Audio guidance (`audio_guidance_scale` = w != 1) is classifier-free guidance with the audio as the condition
+    (Sanchez et al. 2023, "Stay on topic with classifier-free guidance"): each step scores the next token by
+    `w * log p(y | audio, prompt) + (1 - w) * log p(y | prompt)`, the second term from the same prompt with its
+    audio spans left out (a second pass through the model, with its own KV cache: transformers' `guidance_scale`
+    with `negative_prompt_ids`). w > 1 favours answers that the audio makes likelier than the prompt alone does:
+    a briefly trained model whose greedy answer is its prior (the same caption for every clip) is pushed off it
+    toward what its audio tokens say (README "LM-MSN audio LLM", audio guidance). A prompt without audio is
+    decoded as without guidance. Greedy or sampled, one beam.
 
     Args:
         prompts: one generation prompt per item, as segments (e.g. `processor.chat_segments([audio_segment(codes),
             text_segment("\\nDescribe the sound.")])`).
         max_new_tokens: text budget per item.
+        audio_guidance_scale: w above; 1 (the default) is plain decoding.
         **generate_kwargs: passed to `model.generate` (greedy by default).
 
     Returns:
         the generated text per prompt.
     """
+    if isinstance(audio_guidance_scale, bool) or not isinstance(audio_guidance_scale, (int, float)) \
+            or not math.isfinite(audio_guidance_scale) or audio_guidance_scale < 0:
+        raise ValueError(f"audio_guidance_scale must be a finite number >= 0 (1 = no guidance), got "
+                         f"{audio_guidance_scale!r}.")
+    if audio_guidance_scale != 1:
+        if int(generate_kwargs.get("num_beams") or 1) != 1:
+            raise ValueError(f"audio guidance decodes one beam per prompt, got num_beams="
+                             f"{generate_kwargs['num_beams']}.")
+        unconditional = processor.pad([_prompt_ids(processor, _without_audio(segments)) for segments in prompts],
+                                      padding_side="left")
+        device = next(model.parameters()).device
+        generate_kwargs.update(guidance_scale=float(audio_guidance_scale),
+                               negative_prompt_ids=unconditional["input_ids"].to(device),
+                               negative_prompt_attention_mask=unconditional["attention_mask"].to(device))
     processors = LogitsProcessorList([AudioSpanLogitsProcessor(processor, allow_new_spans=False)])
     processors.extend(generate_kwargs.pop("logits_processor", []))
     output, prompt_length = _generate(model, processor, prompts, (), max_new_tokens=max_new_tokens,

@@ -67,6 +67,18 @@ def test_report_on_held_out_clips(tmp_path, real_clips):
     assert "Label guessing" in report and "Text to audio" in report and "Listening control" in report
     assert "teacher-forced loss" in report and "what the codes alone tell" in report
     assert json.loads((tmp_path / "out" / "report.json").read_text())["clips"] == 2
+    assert "plain_greedy" not in result and guess["distinct"] in (1, 2) and result["caption_answers"]["distinct"]
+
+    # with audio guidance: the guided answers, and the plain greedy ones scored beside them (the same as above)
+    guided = lm_msn_report(str(adapter), str(tmp_path / "pretok"), None, str(tmp_path / "guided"),
+                           base_model=str(base), num_sounds=0, listening_control=False, audio_guidance_scale=3.0)
+    plain = guided["plain_greedy"]
+    assert plain["labels"]["accuracy"] == guess["accuracy"]
+    assert plain["labels"]["distinct"] == guess["distinct"]
+    assert plain["captions"]["sentence_similarity"] == pytest.approx(result["caption_scores"]["sentence_similarity"])
+    assert guided["audio_guidance_scale"] == 3.0 and "listening_control" not in guided
+    report = (tmp_path / "guided" / "report.md").read_text()
+    assert "greedy with audio guidance w = 3" in report and "| plain greedy |" in report
 
 
 def test_swapped_audio_gives_no_clip_its_own_codes_and_changed_share_counts_changes():

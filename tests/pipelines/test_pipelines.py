@@ -194,6 +194,8 @@ def test_audio_text_to_text_generates_what_the_model_generates(tmp_path):
     assert list(prompted[0]) == ["generated_text"]
     with pytest.raises(ValueError, match="prompt must be a non-empty string"):
         caption(clips[0], sampling_rate=16000, prompt=" ")
+    with pytest.raises(ValueError, match="audio_guidance_scale is for LM-MSN models"):
+        caption(clips[0], sampling_rate=16000, generate_kwargs={"audio_guidance_scale": 2.0})
 
 
 # ------------------------------------------------------------------------------------------------------ LM-MSN
@@ -251,6 +253,10 @@ def test_lm_msn_audio_text_to_text_from_an_adapter(lm_msn, tokenizer_folder):
     codes = sound_tokenizer.encode(torch.from_numpy(clip)[None, None]).audio_codes[0, 0].tolist()
     prompt = processor.chat_segments([audio_segment(codes), text_segment("\nDescribe this sound.")])
     assert got == [{"generated_text": generate_text(model, processor, [prompt], max_new_tokens=4)[0]}]
+    guided = caption({"array": clip, "sampling_rate": 8000}, max_new_tokens=4,
+                     generate_kwargs={"audio_guidance_scale": 3.0})
+    assert guided == [{"generated_text": generate_text(model, processor, [prompt], max_new_tokens=4,
+                                                       audio_guidance_scale=3.0)[0]}]
 
 
 # ------------------------------------------------------------------------------ exported folders, without soundlm
