@@ -18,6 +18,8 @@ hears:
   latents (`soundlm.evaluation.signal.level_difference_db`; 0 is right, the front end being the upper bound);
 - `clipped_pct`: share of decoded samples at full scale, in percent;
 - `std_ratio`: spread of the decoded normalised latents over the data's (1 is right);
+- `flatness`: median spectral flatness of the decoded clips (`soundlm.evaluation.signal.spectral_flatness`; the
+  tokenizer report gives the originals' and the front end's): harmonics decoded as broadband noise raise it;
 - `fad`: FAD of the decoded audio to the original clips with YAMNet embeddings (patch hop 0.05 s), as the tokenizer
   report computes it (`--fad_hop_seconds 0` skips it);
 - `loss`: the last logged training reconstruction loss (velocity or x1 MSE, in normalised latent units).
@@ -43,7 +45,7 @@ import yaml
 
 from soundlm.evaluation.embeddings import embed_clips, yamnet_embedder
 from soundlm.evaluation.frechet import fad
-from soundlm.evaluation.signal import clipped_fraction, level_difference_db
+from soundlm.evaluation.signal import clipped_fraction, level_difference_db, spectral_flatness
 from soundlm.modeling.msn_tokenizer import MSNTokenizerModel
 from soundlm.processing.audio_datasets import read_row_audio
 from soundlm.processing.latent_cache import LatentCache, build_latent_cache
@@ -52,7 +54,8 @@ from soundlm.training.train_tokenizer import merged_config, train
 
 DECODE_DEFAULTS = {"num_steps": 10, "scheduler": "euler", "temperature": 1.0, "guidance_scale": 1.0, "start_time": 0.0,
                    "guidance_interval": [0.0, 1.0]}
-COLUMNS = ("name", "steps", "loss", "latent_error", "level_db", "clipped_pct", "std_ratio", "fad", "decode", "train_s")
+COLUMNS = ("name", "steps", "loss", "latent_error", "level_db", "clipped_pct", "std_ratio", "flatness", "fad", "decode",
+           "train_s")
 
 
 def parse_experiment(spec: str) -> tuple[str, list[str], dict[str, Any]]:
@@ -120,6 +123,7 @@ def judge(model: MSNTokenizerModel, cache: LatentCache, indices: list[int], deco
         "level_db": float(np.median(levels)),
         "clipped_pct": 100.0 * float(np.mean(clipped)),
         "std_ratio": float(np.mean(spreads)),
+        "flatness": float(np.median([spectral_flatness(clip) for clip in clips])),
         "fad": fad_judge(clips, cache, indices, model.sample_rate, model.channels) if fad_judge else None,
     }
 
@@ -151,7 +155,8 @@ def format_rows(rows: list[dict]) -> str:
             decoding += " guided on [{:g}, {:g})".format(*decode["guidance_interval"])
         cells = [row["name"], str(row["steps"]), f"{row['loss']:.3f}" if row["loss"] is not None else "-",
                  f"{row['latent_error']:.3f}", f"{row['level_db']:+.1f}", f"{row['clipped_pct']:.2f}",
-                 f"{row['std_ratio']:.2f}", f"{row['fad']:.1f}" if row.get("fad") is not None else "-", decoding,
+                 f"{row['std_ratio']:.2f}", f"{row['flatness']:.2g}" if row.get("flatness") is not None else "-",
+                 f"{row['fad']:.1f}" if row.get("fad") is not None else "-", decoding,
                  f"{row['train_s']:.0f}"]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)

@@ -12,6 +12,7 @@ from soundlm.evaluation.signal import (
     level_difference_db,
     mel_distance,
     multi_resolution_stft_distance,
+    spectral_flatness,
 )
 
 RATE = 16000
@@ -49,6 +50,25 @@ def test_spectral_distances_are_zero_for_identity_and_grow_with_the_difference()
     assert 0 < mel_distance(clean + 0.01 * noise, clean, RATE) < mel_distance(clean + 0.2 * noise, clean, RATE)
     # a level change alone: the mel distance is the log of the gain (white noise fills every band)
     assert mel_distance(2 * noise, noise, RATE) == pytest.approx(math.log(2), rel=1e-6)
+
+
+def test_spectral_flatness_tells_a_tone_from_noise_and_ignores_silence():
+    noise = np.random.default_rng(0).normal(0, 0.1, RATE * 2)
+    # each bin of white noise's power is exponential: geometric / arithmetic mean = exp(-Euler's gamma)
+    assert spectral_flatness(noise) == pytest.approx(math.exp(-0.5772), rel=0.03)
+    tone = _sine(seconds=2.0).astype(np.float64)
+    assert spectral_flatness(tone) < 1e-3
+    harmonics = sum(_sine(frequency=220.0 * k, amplitude=0.3 / k, seconds=2.0) for k in range(1, 6))
+    assert spectral_flatness(harmonics) < spectral_flatness(harmonics + 0.01 * noise) \
+        < spectral_flatness(harmonics + 0.3 * noise) < spectral_flatness(noise)
+    # a tone with a second of silence after it: the silent frames are left out, not counted as flat
+    assert spectral_flatness(np.concatenate([tone, np.zeros(RATE)])) < 1e-3
+    assert spectral_flatness(np.zeros(RATE)) == 0.0
+    assert spectral_flatness(np.stack([noise, noise])) == pytest.approx(spectral_flatness(noise))
+    with pytest.raises(ValueError, match="n_fft must be an int >= 16"):
+        spectral_flatness(noise, n_fft=8)
+    with pytest.raises(ValueError, match="floor_db must be a negative number"):
+        spectral_flatness(noise, floor_db=0)
 
 
 def test_bad_input():
