@@ -21,7 +21,8 @@ _CITATION = """\
 _DESCRIPTION = """\
 How a reconstruction compares with its reference clip: the RMS level difference in dB (positive: louder), the
 share of clipped samples, the multi-resolution STFT distance and the log-mel distance (nats); per clip and as
-means (the level difference also as a median).
+means (the level difference also as a median); and the spectral flatness of the reconstructions and of the
+references (0 a pure tone, 0.56 white noise; medians), which rises where harmonics were turned into noise.
 """
 
 _KWARGS_DESCRIPTION = """\
@@ -30,7 +31,8 @@ Args:
     references: the reference clips, each a list of float samples (the same lengths, within 1 %).
     sampling_rate: the clips' sampling rate in Hz (required).
 Returns:
-    {"level_db_median", "level_db_mean", "clipped_fraction", "mr_stft", "mel_distance", "per_item": {...}}
+    {"level_db_median", "level_db_mean", "clipped_fraction", "mr_stft", "mel_distance", "flatness_median",
+     "reference_flatness_median", "per_item": {...}}
 Examples:
     >>> metric = evaluate.load("evaluation/metrics/audio_reconstruction")
     >>> metric.compute(predictions=[[0.2, -0.2] * 400], references=[[0.1, -0.1] * 400], sampling_rate=8000)[
@@ -61,6 +63,8 @@ class AudioReconstruction(evaluate.Metric):
             "clipped_fraction": [_library.clipped_fraction(p) for p, _ in pairs],
             "mr_stft": [_library.multi_resolution_stft_distance(p, r) for p, r in pairs],
             "mel_distance": [_library.mel_distance(p, r, int(sampling_rate)) for p, r in pairs],
+            "flatness": [_library.spectral_flatness(p) for p, _ in pairs],
+            "reference_flatness": [_library.spectral_flatness(r) for _, r in pairs],
         }
         return {
             "level_db_median": float(np.median(per_item["level_db"])),
@@ -68,5 +72,7 @@ class AudioReconstruction(evaluate.Metric):
             "clipped_fraction": float(np.mean(per_item["clipped_fraction"])),
             "mr_stft": float(np.mean(per_item["mr_stft"])),
             "mel_distance": float(np.mean(per_item["mel_distance"])),
+            "flatness_median": float(np.median(per_item["flatness"])),
+            "reference_flatness_median": float(np.median(per_item["reference_flatness"])),
             "per_item": per_item,
         }

@@ -6,7 +6,7 @@ import pytest
 
 from soundlm.evaluation.frechet import fad
 from soundlm.evaluation.metrics import metric_path
-from soundlm.evaluation.signal import level_difference_db, mel_distance
+from soundlm.evaluation.signal import level_difference_db, mel_distance, spectral_flatness
 
 
 def test_fad_module_equals_the_library_and_needs_the_model_name():
@@ -33,5 +33,9 @@ def test_reconstruction_module_equals_the_library():
     assert result["level_db_median"] == pytest.approx(0.0, abs=1e-4)
     assert result["mel_distance"] == pytest.approx(
         np.mean([mel_distance(p, r, 8000) for p, r in zip(predictions, references)]), rel=1e-4)
+    assert result["per_item"]["flatness"] == pytest.approx([spectral_flatness(p) for p in predictions], rel=1e-4)
+    tone = np.sin(2 * np.pi * 440 * np.arange(4000) / 8000).astype(np.float32)  # noise for a tone: flatness rises
+    noisy = metric.compute(predictions=[references[0].tolist()], references=[tone.tolist()], sampling_rate=8000)
+    assert noisy["flatness_median"] > 0.3 > 1e-3 > noisy["reference_flatness_median"]
     with pytest.raises(ValueError, match="sampling_rate is required"):
         metric.compute(predictions=[predictions[0].tolist()], references=[references[0].tolist()])
