@@ -152,6 +152,19 @@ def _answer_nll_control(model, processor, rows: list, swapped_rows: list, prompt
             "sign_test_p": sign_test_p(lower, higher)}
 
 
+def paired_comparison(own: list, swapped: list) -> dict[str, float]:
+    """Clip by clip, own audio against swapped: `own_better` and `swapped_better` are the shares of clips where
+    each scores higher (ties count for neither), with the two-sided sign-test p of the untied clips. Scores are
+    per-clip numbers (a caption metric) or booleans (the label named)."""
+    if len(own) != len(swapped) or not own:
+        raise ValueError(f"own and swapped must be non-empty and of the same length, got {len(own)} and "
+                         f"{len(swapped)}.")
+    better = sum(float(a) > float(b) for a, b in zip(own, swapped))
+    worse = sum(float(a) < float(b) for a, b in zip(own, swapped))
+    return {"own_better": better / len(own), "swapped_better": worse / len(own), "sign_test_p": sign_test_p(better,
+                                                                                                          worse)}
+
+
 def _answer_spread(texts: list[str]) -> dict[str, Any]:
     """How many different answers, and the most frequent one with its count: a model that answers with its prior
     gives one answer to every clip."""
@@ -233,6 +246,7 @@ def lm_msn_report(adapter: str, pretokenized: str, sound_tokenizer: str | None, 
         result["caption_floor"] = {"caption": floor_caption, **{k: floor[k] for k in keep if k in floor}}
         result["caption_notes"] = scores.get("notes", [])
         result["caption_answers"] = _answer_spread(predictions)
+        own_items = scores.get("per_item", {})
     timings["captions"] = time.perf_counter() - started
     if guided and captioned:
         started = time.perf_counter()
@@ -248,8 +262,11 @@ def lm_msn_report(adapter: str, pretokenized: str, sound_tokenizer: str | None, 
         swapped = answers(model, processor, swapped_rows, prompts["captioning"][0], batch_size, max_new_tokens=32,
                           audio_guidance_scale=audio_guidance_scale)
         scores = caption_scores(_non_empty(swapped), references, spice=False)
+        paired = "sentence_similarity" if "sentence_similarity" in own_items else "rouge_l"
         control["captions"] = {**{k: scores[k] for k in result["caption_scores"] if k in scores},
                                "changed": changed_share(predictions, swapped),
+                               "paired": {"metric": paired, **paired_comparison(own_items[paired],
+                                                                                scores["per_item"][paired])},
                                "answer_nll": _answer_nll_control(model, processor, captioned, swapped_rows,
                                                                  prompts["captioning"][0],
                                                                  [row["caption"] for row in captioned], batch_size)}
@@ -291,8 +308,11 @@ def lm_msn_report(adapter: str, pretokenized: str, sound_tokenizer: str | None, 
         swapped_rows = swapped_audio(labelled)
         swapped = answers(model, processor, swapped_rows, prompts["classification"][0], batch_size,
                           max_new_tokens=12, audio_guidance_scale=audio_guidance_scale)
-        control["labels"] = {"accuracy": label_in_text_accuracy(swapped, labels, top_k=2)["accuracy"],
+        swapped_table = label_in_text_accuracy(swapped, labels, top_k=2)
+        control["labels"] = {"accuracy": swapped_table["accuracy"],
                              "changed": changed_share(outputs, swapped),
+                             "paired": {"metric": "label named", **paired_comparison(table["correct"],
+                                                                                     swapped_table["correct"])},
                              "answer_nll": _answer_nll_control(model, processor, labelled, swapped_rows,
                                                                prompts["classification"][0], labels, batch_size)}
         timings["label guessing, swapped audio"] = time.perf_counter() - started
@@ -390,15 +410,25 @@ def format_report(result: dict[str, Any], max_rows: int = 12) -> str:
     control = result.get("listening_control") or {}
     if control:
         lines += ["", "Listening control (each clip's codes swapped for another held-out clip's; a model that listens "
-                  "scores lower and changes its answers):", "", "| answers | own audio | swapped audio | answers "
-                  "changed |", "|---|---:|---:|---:|"]
+                  "scores lower and changes its answers; clip by clip, the shares of clips where the own or the "
+                  "swapped audio's answer scores higher, and the sign test):", "", "| answers | own audio | swapped "
+                  "audio | answers changed | own better | swapped better | sign test p |", "|---|---:|---:|---:|---:|"
+                  "---:|---:|"]
+
+        def paired_cells(entry: dict) -> str:
+            paired = entry.get("paired")
+            return (f"{100 * paired['own_better']:.0f} % | {100 * paired['swapped_better']:.0f} % | "
+                    f"{paired['sign_test_p']:.2g}") if paired else "- | - | -"
+
         if "captions" in control:
             name = "sentence_similarity" if "sentence_similarity" in control["captions"] else "rouge_l"
             lines.append(f"| captions ({name}) | {result['caption_scores'][name]:.3f} | "
-                         f"{control['captions'][name]:.3f} | {100 * control['captions']['changed']:.0f} % |")
+                         f"{control['captions'][name]:.3f} | {100 * control['captions']['changed']:.0f} % | "
+                         f"{paired_cells(control['captions'])} |")
         if "labels" in control:
             lines.append(f"| labels (named, %) | {100 * result['label_guessing']['accuracy']:.2f} | "
-                         f"{100 * control['labels']['accuracy']:.2f} | {100 * control['labels']['changed']:.0f} % |")
+                         f"{100 * control['labels']['accuracy']:.2f} | {100 * control['labels']['changed']:.0f} % | "
+                         f"{paired_cells(control['labels'])} |")
         rows = [(name, control[key]["answer_nll"]) for key, name in (("captions", "reference caption"),
                                                                       ("labels", "reference label"))
                 if "answer_nll" in control.get(key, {})]

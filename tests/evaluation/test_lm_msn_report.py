@@ -15,6 +15,7 @@ from soundlm.evaluation.lm_msn_report import (
     changed_share,
     lm_msn_report,
     nearest_code_histogram_labels,
+    paired_comparison,
     sign_test_p,
     swapped_audio,
 )
@@ -60,12 +61,14 @@ def test_report_on_held_out_clips(tmp_path, real_clips):
     assert set(control) == {"captions", "labels"} and 0 <= control["labels"]["changed"] <= 1
     assert "sentence_similarity" in control["captions"]
     for key in ("captions", "labels"):
+        paired = control[key]["paired"]
+        assert paired["own_better"] + paired["swapped_better"] <= 1 and 0 < paired["sign_test_p"] <= 1
         nll = control[key]["answer_nll"]
         assert nll["own"] > 0 and nll["swapped"] > 0 and 0 <= nll["own_lower"] <= 1 and 0 < nll["sign_test_p"] <= 1
     assert 0 <= guess["code_histogram_1nn"] <= 1
     report = (tmp_path / "out" / "report.md").read_text()
     assert "Label guessing" in report and "Text to audio" in report and "Listening control" in report
-    assert "teacher-forced loss" in report and "what the codes alone tell" in report
+    assert "teacher-forced loss" in report and "what the codes alone tell" in report and "| own better |" in report
     assert json.loads((tmp_path / "out" / "report.json").read_text())["clips"] == 2
     assert "plain_greedy" not in result and guess["distinct"] in (1, 2) and result["caption_answers"]["distinct"]
 
@@ -133,3 +136,14 @@ def test_sign_test_p_against_hand_values():
     assert sign_test_p(34, 13) == pytest.approx(0.0030877, rel=1e-4)  # 34 of 47 clips
     with pytest.raises(ValueError, match=">= 0"):
         sign_test_p(-1, 3)
+
+
+def test_paired_comparison_counts_clips_each_way_and_leaves_ties_out():
+    result = paired_comparison([0.5, 0.2, 0.9, 0.4], [0.1, 0.3, 0.9, 0.2])
+    assert result == {"own_better": 0.5, "swapped_better": 0.25, "sign_test_p": sign_test_p(2, 1)}
+    named = paired_comparison([True, True, False, True], [False, True, True, False])  # the label named or not
+    assert named["own_better"] == 0.5 and named["swapped_better"] == 0.25
+    with pytest.raises(ValueError, match="same length"):
+        paired_comparison([1.0], [1.0, 2.0])
+    with pytest.raises(ValueError, match="non-empty"):
+        paired_comparison([], [])
