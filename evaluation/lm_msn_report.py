@@ -146,10 +146,9 @@ def _answer_nll_control(model, processor, rows: list, swapped_rows: list, prompt
     rows whose own codes give the lower loss, and the sign-test p of that share."""
     own = answer_nll(model, processor, rows, prompt, references, batch_size)
     swapped = answer_nll(model, processor, swapped_rows, prompt, references, batch_size)
-    lower = sum(a < b for a, b in zip(own, swapped))
-    higher = sum(a > b for a, b in zip(own, swapped))
-    return {"own": sum(own) / len(own), "swapped": sum(swapped) / len(swapped), "own_lower": lower / len(own),
-            "sign_test_p": sign_test_p(lower, higher)}
+    paired = paired_comparison([-loss for loss in own], [-loss for loss in swapped])  # a lower loss is better
+    return {"own": sum(own) / len(own), "swapped": sum(swapped) / len(swapped), "own_lower": paired["own_better"],
+            "sign_test_p": paired["sign_test_p"]}
 
 
 def paired_comparison(own: list, swapped: list) -> dict[str, float]:

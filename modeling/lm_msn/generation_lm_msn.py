@@ -136,16 +136,16 @@ def _check_context(model, features: list[dict], max_new_tokens: int) -> None:
             )
 
 
-def _prompt_ids(processor, segments: Sequence) -> dict[str, list[int]]:
-    """One prompt's segments as `{"input_ids": [...]}`, unpadded."""
+def _prompt_ids(processor, segments: Sequence) -> list[int]:
+    """One prompt's segments as token ids, unpadded."""
     from ...processing.tasks.examples import TaskExample
 
-    return {"input_ids": processor.encode_example(TaskExample("prompt", tuple(segments)))["input_ids"]}
+    return processor.encode_example(TaskExample("prompt", tuple(segments)))["input_ids"]
 
 
 def _generate(model, processor, prompt_segments: Sequence, prefix_ids: Sequence[int], padding_side: str = "left",
               **generate_kwargs) -> tuple[torch.Tensor, int]:
-    features = [{"input_ids": _prompt_ids(processor, segments)["input_ids"] + list(prefix_ids)}
+    features = [{"input_ids": _prompt_ids(processor, segments) + list(prefix_ids)}
                 for segments in prompt_segments]
     _check_context(model, features, int(generate_kwargs.get("max_new_tokens") or 0))
     batch = processor.pad(features, padding_side=padding_side)
@@ -194,8 +194,8 @@ def generate_text(model, processor, prompts: Sequence[Sequence], max_new_tokens:
         if int(generate_kwargs.get("num_beams") or 1) != 1:
             raise ValueError(f"audio guidance decodes one beam per prompt, got num_beams="
                              f"{generate_kwargs['num_beams']}.")
-        unconditional = processor.pad([_prompt_ids(processor, _without_audio(segments)) for segments in prompts],
-                                      padding_side="left")
+        unconditional = processor.pad([{"input_ids": _prompt_ids(processor, _without_audio(segments))}
+                                       for segments in prompts], padding_side="left")
         device = next(model.parameters()).device
         generate_kwargs.update(guidance_scale=float(audio_guidance_scale),
                                negative_prompt_ids=unconditional["input_ids"].to(device),
