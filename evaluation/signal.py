@@ -9,6 +9,9 @@ reference, and returns plain floats:
   K-weighting and no gating, which keeps it free of a loudness-standard dependency; the difference of two levels
   of the same content is what the tokenizer report needs.
 - `clipped_fraction(audio)`: share of samples at or beyond full scale (|x| >= 0.999).
+  `clipped_fraction_at_level(x, ref)` is the share ``x`` would clip once scaled to ``ref``'s RMS level: it tells a
+  reconstruction that clips because it is loud from one that clips because its peaks stand out more than the
+  reference's (a higher crest factor), which no choice of level can cure.
 - `multi_resolution_stft_distance(x, ref)`: the mean over FFT sizes (512, 1024, 2048; hop 1/4) of the spectral
   convergence plus the L1 distance of log magnitudes (the auxiliary loss of Parallel WaveGAN, Yamamoto et al.
   2020), so 0 is identical.
@@ -30,6 +33,7 @@ import torch
 
 __all__ = [
     "clipped_fraction",
+    "clipped_fraction_at_level",
     "level_db",
     "level_difference_db",
     "mel_distance",
@@ -87,6 +91,16 @@ def clipped_fraction(audio: Any, clip_level: float = CLIP_LEVEL) -> float:
     """Share of samples with ``|x| >= clip_level`` (0.999 by default: at full scale once written as PCM)."""
     audio = _as_tensor(audio, "audio")
     return float((audio.abs() >= clip_level).double().mean())
+
+
+def clipped_fraction_at_level(audio: Any, reference: Any, clip_level: float = CLIP_LEVEL) -> float:
+    """``clipped_fraction`` of ``audio`` scaled to ``reference``'s RMS level (before any clipping: pass the float
+    waveform, not one already clamped to full scale). 0 for a silent ``audio``."""
+    audio, reference = _pair(audio, reference)
+    rms = float(audio.pow(2).mean().sqrt())
+    if rms == 0.0:
+        return 0.0
+    return clipped_fraction(audio * (float(reference.pow(2).mean().sqrt()) / rms), clip_level)
 
 
 def multi_resolution_stft_distance(

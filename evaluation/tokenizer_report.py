@@ -23,10 +23,14 @@ and measures, per system (`evaluation/signal.py`, `frechet.py`, `mos.py`, `recon
 | latent error | Table I: mean (z - z_hat)^2 / std^2 over frames and channels (tokenizers only) |
 | level dB | median over clips of the level difference to the front end's resynthesis (0 is right) |
 | clipped % | share of samples at or beyond full scale |
+| clipped % at level | the same with each clip first scaled to the front end's level: its peaks at the right loudness |
 | MR-STFT, mel dist | multi-resolution STFT distance and log-mel distance (nats) to the original |
 | flatness | median spectral flatness of the clips (0 a pure tone, 0.56 white noise), also per category |
 | FAD | Fréchet Audio Distance of the system's clips to the originals, with the embedding model named |
 | MOS | predicted overall MOS (DNSMOS P.835 OVRL) on the clips of category `speech` |
+
+Clipped % at level tells a decoder that clips because it is too loud from one whose peaks stand out more than the
+front end's at the same RMS level, which no gain can cure.
 
 Flatness says how noise-like the sound is: harmonics that a decoder turns into broadband noise raise it above the
 front end's (the demo's FM decoder on its accordion clip: 0.09 against 0.001), but harmonics lost in other ways (a
@@ -58,6 +62,7 @@ from .frechet import fad
 from .reconstruction import add_tokenizer_arguments, load_named_tokenizers, reconstruction_table
 from .signal import (
     clipped_fraction,
+    clipped_fraction_at_level,
     level_difference_db,
     mel_distance,
     multi_resolution_stft_distance,
@@ -119,6 +124,18 @@ def encodec_audio(originals: list[np.ndarray], sampling_rate: int, weights: str 
     return out
 
 
+def flatness_summary(flatness: list[float], categories: list[str]) -> dict[str, Any]:
+    """Per-clip spectral flatness -> {"flatness": the median, "flatness_by_category": {category: median}}; the
+    median, since a few noisy clips would carry a mean."""
+    if len(flatness) != len(categories) or not flatness:
+        raise ValueError(f"flatness ({len(flatness)} values) and categories ({len(categories)}) must have the same, "
+                         "non-zero length")
+    values = np.asarray(flatness, dtype=float)
+    return {"flatness": float(np.median(values)),
+            "flatness_by_category": {category: float(np.median(values[[c == category for c in categories]]))
+                                     for category in sorted(set(categories))}}
+
+
 def measure(
     audio: dict[str, list[np.ndarray]], categories: list[str], sampling_rate: int, embedder: Any | None,
     with_mos: bool,
@@ -136,13 +153,12 @@ def measure(
         if system != ORIGINAL:
             pairs = list(zip(clips, audio[ORIGINAL], audio[FRONT_END], strict=True))
             row["level_db"] = float(np.median([level_difference_db(clip, front) for clip, _, front in pairs]))
+            row["clipped_at_level_pct"] = 100.0 * float(np.mean([clipped_fraction_at_level(clip, front)
+                                                                 for clip, _, front in pairs]))
             row["mr_stft"] = float(np.mean([multi_resolution_stft_distance(clip, orig) for clip, orig, _ in pairs]))
             row["mel_distance"] = float(np.mean([mel_distance(clip, orig, sampling_rate) for clip, orig, _ in pairs]))
         row["clipped_pct"] = 100.0 * float(np.mean([clipped_fraction(c) for c in clips]))
-        flatness = np.array([spectral_flatness(c) for c in clips])
-        row["flatness"] = float(np.median(flatness))  # the median: a few noisy clips would carry a mean
-        row["flatness_by_category"] = {category: float(np.median(flatness[[c == category for c in categories]]))
-                                       for category in sorted(set(categories))}
+        row.update(flatness_summary([spectral_flatness(clip) for clip in clips], categories))
         if embedder is not None and system != ORIGINAL:
             from .embeddings import embed_clips
 
@@ -162,7 +178,8 @@ def format_report(result: dict) -> str:
     from .reconstruction import format_table
 
     columns = [("latent_error", "latent error", "{:.3f}"), ("level_db", "level dB", "{:+.1f}"),
-               ("clipped_pct", "clipped %", "{:.2f}"), ("mr_stft", "MR-STFT", "{:.2f}"),
+               ("clipped_pct", "clipped %", "{:.2f}"), ("clipped_at_level_pct", "clipped % at level", "{:.2f}"),
+               ("mr_stft", "MR-STFT", "{:.2f}"),
                ("mel_distance", "mel dist", "{:.2f}"), ("flatness", "flatness", "{:.2g}"), ("fad", "FAD", "{:.2f}"),
                ("mos_ovrl", "MOS (speech)", "{:.2f}")]
     lines = ["| system | " + " | ".join(title for _, title, _ in columns) + " |", "|---" * (len(columns) + 1) + "|"]

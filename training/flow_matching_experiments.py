@@ -16,16 +16,20 @@ hears:
 - `latent_error`: the paper's Table I error (`soundlm.evaluation.reconstruction`);
 - `level_db`: median over clips of the decoded audio's level minus the front end's own resynthesis of the true
   latents (`soundlm.evaluation.signal.level_difference_db`; 0 is right, the front end being the upper bound);
-- `clipped_pct`: share of decoded samples at full scale, in percent;
+- `clipped_pct`: share of decoded samples at full scale, in percent; `clipped_at_level_pct` the same with each clip
+  first scaled to the front end's level (`soundlm.evaluation.signal.clipped_fraction_at_level`): what the decoder
+  would clip at the right loudness;
 - `std_ratio`: spread of the decoded normalised latents over the data's (1 is right);
 - `flatness`: median spectral flatness of the decoded clips (`soundlm.evaluation.signal.spectral_flatness`; the
   tokenizer report gives the originals' and the front end's): harmonics decoded as broadband noise raise it;
+  `flatness_by_category` the median per category;
 - `fad`: FAD of the decoded audio to the original clips with YAMNet embeddings (patch hop 0.05 s), as the tokenizer
   report computes it (`--fad_hop_seconds 0` skips it);
 - `loss`: the last logged training reconstruction loss (velocity or x1 MSE, in normalised latent units).
 
-Rows go to `<out>/results.jsonl` (one JSON object each, with the full config, seed, steps and solver) and a markdown
-table to stdout. Runs already in `results.jsonl` are skipped, so the script can be resumed.
+Rows go to `<out>/results.jsonl` (one JSON object each, with the full config, seed, steps and solver, and
+`per_clip`: each held-out clip's audio file and start (s), category, level dB, clipped and clipped-at-level shares
+and flatness) and a markdown table to stdout. Runs already in `results.jsonl` are skipped, so the script can be resumed.
 """
 
 from __future__ import annotations
@@ -45,7 +49,13 @@ import yaml
 
 from soundlm.evaluation.embeddings import embed_clips, yamnet_embedder
 from soundlm.evaluation.frechet import fad
-from soundlm.evaluation.signal import clipped_fraction, level_difference_db, spectral_flatness
+from soundlm.evaluation.signal import (
+    clipped_fraction,
+    clipped_fraction_at_level,
+    level_difference_db,
+    spectral_flatness,
+)
+from soundlm.evaluation.tokenizer_report import flatness_summary
 from soundlm.modeling.msn_tokenizer import MSNTokenizerModel
 from soundlm.processing.audio_datasets import read_row_audio
 from soundlm.processing.latent_cache import LatentCache, build_latent_cache
@@ -54,8 +64,8 @@ from soundlm.training.train_tokenizer import merged_config, train
 
 DECODE_DEFAULTS = {"num_steps": 10, "scheduler": "euler", "temperature": 1.0, "guidance_scale": 1.0, "start_time": 0.0,
                    "guidance_interval": [0.0, 1.0]}
-COLUMNS = ("name", "steps", "loss", "latent_error", "level_db", "clipped_pct", "std_ratio", "flatness", "fad", "decode",
-           "train_s")
+COLUMNS = ("name", "steps", "loss", "latent_error", "level_db", "clipped_pct", "clipped_at_level_pct", "std_ratio",
+           "flatness", "fad", "decode", "train_s")
 
 
 def parse_experiment(spec: str) -> tuple[str, list[str], dict[str, Any]]:
@@ -102,7 +112,7 @@ def judge(model: MSNTokenizerModel, cache: LatentCache, indices: list[int], deco
           fad_judge: FADJudge | None = None) -> dict:
     """The listener's measures over the held-out clips (module docstring)."""
     model.eval()
-    errors, levels, clipped, spreads, clips = [], [], [], [], []
+    errors, spreads, clips, per_clip = [], [], [], []
     for index in indices:
         latents = cache.clip(index)[None]
         decoded = model.decode_latents(
@@ -113,18 +123,24 @@ def judge(model: MSNTokenizerModel, cache: LatentCache, indices: list[int], deco
         )
         errors.append(float(((decoded - latents) / model.latent_std).pow(2).mean()))
         reference, audio = model.latents_to_audio(latents)[0], model.latents_to_audio(decoded)[0]
-        levels.append(level_difference_db(audio, reference))
-        clipped.append(clipped_fraction(audio))
         spreads.append(float(model.normalize_latents(decoded).std() / model.normalize_latents(latents).std()))
         length = read_row_audio(cache.rows[index], model.sample_rate, model.channels)[0].shape[-1]
         clips.append(audio[:, :length].numpy())
+        row = cache.rows[index]
+        per_clip.append({"clip": str(row.get("audio_path") or row.get("source_id")), "start": row.get("start"),
+                         "category": row.get("category") or "all",
+                         "level_db": level_difference_db(audio, reference), "clipped": clipped_fraction(audio),
+                         "clipped_at_level": clipped_fraction_at_level(audio, reference),
+                         "flatness": spectral_flatness(clips[-1])})
     return {
         "latent_error": float(np.mean(errors)),
-        "level_db": float(np.median(levels)),
-        "clipped_pct": 100.0 * float(np.mean(clipped)),
+        "level_db": float(np.median([clip["level_db"] for clip in per_clip])),
+        "clipped_pct": 100.0 * float(np.mean([clip["clipped"] for clip in per_clip])),
+        "clipped_at_level_pct": 100.0 * float(np.mean([clip["clipped_at_level"] for clip in per_clip])),
         "std_ratio": float(np.mean(spreads)),
-        "flatness": float(np.median([spectral_flatness(clip) for clip in clips])),
+        **flatness_summary([clip["flatness"] for clip in per_clip], [clip["category"] for clip in per_clip]),
         "fad": fad_judge(clips, cache, indices, model.sample_rate, model.channels) if fad_judge else None,
+        "per_clip": per_clip,
     }
 
 
@@ -142,21 +158,29 @@ def last_logged_loss(run_dir: Path) -> float | None:
     return float(accumulator.Scalars("reconstruction_loss")[-1].value)
 
 
+def describe_decoding(row: dict) -> str:
+    """The decoding of a results row, e.g. `euler 10 T=1.0 w=3.5 guided on [0.1, 0.9)`."""
+    if row.get("config", {}).get("decoder_objective") == "mse":
+        return "one pass"  # the regression decoder has no sampler
+    decode = row["decode"]
+    text = f"{decode['scheduler']} {decode['num_steps']} T={decode['temperature']}"
+    if decode.get("guidance_scale", 1.0) != 1.0:
+        text += f" w={decode['guidance_scale']}"
+    if decode.get("start_time", 0.0):
+        text += f" t0={decode['start_time']}"
+    if list(decode.get("guidance_interval", [0.0, 1.0])) != [0.0, 1.0]:
+        text += " guided on [{:g}, {:g})".format(*decode["guidance_interval"])
+    return text
+
+
 def format_rows(rows: list[dict]) -> str:
     lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
     for row in rows:
-        decode = row["decode"]
-        decoding = f"{decode['scheduler']} {decode['num_steps']} T={decode['temperature']}"
-        if decode.get("guidance_scale", 1.0) != 1.0:
-            decoding += f" w={decode['guidance_scale']}"
-        if decode.get("start_time", 0.0):
-            decoding += f" t0={decode['start_time']}"
-        if list(decode.get("guidance_interval", [0.0, 1.0])) != [0.0, 1.0]:
-            decoding += " guided on [{:g}, {:g})".format(*decode["guidance_interval"])
         cells = [row["name"], str(row["steps"]), f"{row['loss']:.3f}" if row["loss"] is not None else "-",
                  f"{row['latent_error']:.3f}", f"{row['level_db']:+.1f}", f"{row['clipped_pct']:.2f}",
+                 f"{row['clipped_at_level_pct']:.2f}" if row.get("clipped_at_level_pct") is not None else "-",
                  f"{row['std_ratio']:.2f}", f"{row['flatness']:.2g}" if row.get("flatness") is not None else "-",
-                 f"{row['fad']:.1f}" if row.get("fad") is not None else "-", decoding,
+                 f"{row['fad']:.1f}" if row.get("fad") is not None else "-", describe_decoding(row),
                  f"{row['train_s']:.0f}"]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)

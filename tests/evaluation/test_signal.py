@@ -8,6 +8,7 @@ import torch
 
 from soundlm.evaluation.signal import (
     clipped_fraction,
+    clipped_fraction_at_level,
     level_db,
     level_difference_db,
     mel_distance,
@@ -37,6 +38,21 @@ def test_clipped_fraction_counts_samples_at_full_scale():
     audio[25:30] = -1.2
     assert clipped_fraction(audio) == pytest.approx(0.03)
     assert clipped_fraction(_sine(amplitude=0.9)) == 0.0
+
+
+def test_clipped_fraction_at_level_scales_to_the_reference_first():
+    full_scale = _sine(amplitude=1.0)
+    # a quiet copy brought to the reference's level clips as the reference does; a loud one is scaled down
+    assert clipped_fraction_at_level(_sine(amplitude=0.1), full_scale) == pytest.approx(clipped_fraction(full_scale))
+    assert clipped_fraction(_sine(amplitude=1.5)) > 0.5
+    assert clipped_fraction_at_level(_sine(amplitude=1.5), _sine(amplitude=0.5)) == 0.0
+    # at the same RMS, a square wave (crest factor 1) stays under full scale and a spike train (crest factor 10) clips
+    square = np.sign(_sine(amplitude=1.0)).astype(np.float32) * 0.01
+    assert clipped_fraction_at_level(square, full_scale) == 0.0
+    spikes = np.zeros(RATE, dtype=np.float32)
+    spikes[::100] = 0.01
+    assert clipped_fraction_at_level(spikes, full_scale) == pytest.approx(0.01)
+    assert clipped_fraction_at_level(np.zeros(RATE, dtype=np.float32), full_scale) == 0.0
 
 
 def test_spectral_distances_are_zero_for_identity_and_grow_with_the_difference():
@@ -82,3 +98,5 @@ def test_bad_input():
         level_difference_db(np.zeros((2, 100), dtype=np.float32), np.zeros((1, 100), dtype=np.float32))
     with pytest.raises(ValueError, match="samples > 0"):
         clipped_fraction(np.zeros(0, dtype=np.float32))
+    with pytest.raises(ValueError, match="differ in length"):
+        clipped_fraction_at_level(np.ones(100, dtype=np.float32), np.ones(300, dtype=np.float32))

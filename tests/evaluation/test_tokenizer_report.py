@@ -41,10 +41,12 @@ def test_report_has_every_system_and_column_and_writes_its_files(tmp_path, real_
     assert list(systems)[:4] == [ORIGINAL, FRONT_END, "VQ + FM", "VQ + MSE"]
     assert any(name.startswith("EnCodec 1.5 kbps (random weights)") for name in systems)
     assert systems[FRONT_END]["level_db"] == pytest.approx(0.0, abs=1e-6)  # the reference of the level column
+    # scaled to its own level, the front end clips as it does
+    assert systems[FRONT_END]["clipped_at_level_pct"] == pytest.approx(systems[FRONT_END]["clipped_pct"])
     for name in ("VQ + FM", "VQ + MSE"):
         row = systems[name]
-        assert {"latent_error", "level_db", "clipped_pct", "mr_stft", "mel_distance", "flatness", "fad",
-                "mos_ovrl"} <= set(row)
+        assert {"latent_error", "level_db", "clipped_pct", "clipped_at_level_pct", "mr_stft", "mel_distance",
+                "flatness", "fad", "mos_ovrl"} <= set(row)
         assert row["latent_error"] == result["table_i"]["rows"]["all"][name]
         assert 1.0 <= row["mos_ovrl"] <= 5.0 and row["fad"] >= 0
     assert result["fad_model"] == "band energies (test)" and result["clips"] == 6
@@ -53,6 +55,7 @@ def test_report_has_every_system_and_column_and_writes_its_files(tmp_path, real_
     assert systems[ORIGINAL]["flatness_by_category"]["noise"] > systems[ORIGINAL]["flatness_by_category"]["speech"]
     text = format_report(result)
     assert "| VQ + FM |" in text and "band energies (test)" in text and "Table I" in text
+    assert "| clipped % at level |" in text
     assert "Spectral flatness by category" in text and "| system | noise | speech |" in text
     saved = json.loads((tmp_path / "report" / "report.json").read_text())
     assert saved["decode"] == {"num_steps": 2, "scheduler": "euler", "temperature": 1.0}
