@@ -50,12 +50,13 @@ import logging
 import math
 import time
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from ..modeling.lm_msn import example_losses, generate_audio, generate_text, load_audio_llm
+from ..modeling.lm_msn import example_losses, generate_audio, generate_text, load_audio_llm, score_answers
 from ..processing.audio_io import write_audio
 from ..processing.pretokenized import load_pretokenized
 from ..processing.tasks import TaskExample, audio_segment, load_lm_msn_prompts, text_segment
@@ -164,6 +165,42 @@ def paired_comparison(own: list, swapped: list) -> dict[str, float]:
                                                                                                           worse)}
 
 
+RANKING_SCALES = (1.0, 2.0)  # the plain likelihood, and how much the audio raises it over the prompt's own prior
+
+
+def label_ranking(model, processor, rows: list, prompt: str, candidates: list[str],
+                  scales: Sequence[float] = RANKING_SCALES, swapped_rows: list | None = None) -> dict[str, Any]:
+    """Label guessing as a closed-set choice: every candidate label scored as the answer to `prompt` about each
+    row's audio (`score_answers`: the summed log-probability of its tokens and end-of-turn token, as trained), the
+    best one picked. For each audio guidance scale w in `scales` the score is w log p(label | audio) + (1 - w)
+    log p(label | prompt alone), so w = 1 ranks by likelihood and w = 2 by how much the audio raises it.
+    Returns per w: top-1 and top-5 accuracy, the picks' spread, and with `swapped_rows` (each row's audio swapped
+    for another's) the swapped top-1 accuracy and the clip-by-clip comparison."""
+    labels = [row["label"] for row in rows]
+    own = score_answers(model, processor, [_question(row, prompt) for row in rows], candidates)
+    prior = score_answers(model, processor, [[text_segment("\n" + prompt)]], candidates)  # _question, no audio
+    swapped = (score_answers(model, processor, [_question(row, prompt) for row in swapped_rows], candidates)
+               if swapped_rows else None)
+    target = torch.tensor([candidates.index(label) if label in candidates else -1 for label in labels])
+    result: dict[str, Any] = {"candidates": len(candidates), "scales": {}}
+    for scale in scales:
+        def ranked(scores: torch.Tensor, w: float = scale) -> torch.Tensor:
+            return (w * scores + (1 - w) * prior).argsort(dim=-1, descending=True)  # score_answers' guidance
+
+        order = ranked(own)
+        correct = (order[:, 0] == target).tolist()
+        picks = [candidates[int(i)] for i in order[:, 0]]
+        entry = {"accuracy": sum(correct) / len(rows),
+                 "top5_accuracy": float((order[:, :5] == target[:, None]).any(-1).float().mean()),
+                 **_answer_spread(picks), "picks": picks}
+        if swapped is not None:
+            swapped_correct = (ranked(swapped)[:, 0] == target).tolist()
+            entry["swapped_accuracy"] = sum(swapped_correct) / len(rows)
+            entry["paired"] = paired_comparison(correct, swapped_correct)
+        result["scales"][f"{scale:g}"] = entry
+    return result
+
+
 def _answer_spread(texts: list[str]) -> dict[str, Any]:
     """How many different answers, and the most frequent one with its count: a model that answers with its prior
     gives one answer to every clip."""
@@ -205,11 +242,12 @@ def yamnet_top_classes(yamnet, audio: torch.Tensor, sampling_rate: int, k: int =
 def lm_msn_report(adapter: str, pretokenized: str, sound_tokenizer: str | None, out: str, split: str = "test",
                   base_model: str | None = None, batch_size: int = 8, max_clips: int | None = None,
                   num_sounds: int = 3, top_k: int = 50, temperature: float = 1.0, seed: int = 0,
-                  num_steps: int = 10, listening_control: bool = True, audio_guidance_scale: float = 1.0
-                  ) -> dict[str, Any]:
+                  num_steps: int = 10, listening_control: bool = True, audio_guidance_scale: float = 1.0,
+                  rank_labels: bool = True) -> dict[str, Any]:
     """Run the evaluations (the listening control unless `listening_control=False`) and write the report; returns
     what `report.json` holds. With `audio_guidance_scale` != 1 the answers are decoded with audio guidance and the
-    plain greedy ones are scored beside them (`plain_greedy`)."""
+    plain greedy ones are scored beside them (`plain_greedy`). `rank_labels` adds the closed-set label ranking
+    (`label_ranking`, at w = 1, 2 and `audio_guidance_scale`)."""
     timings: dict[str, float] = {}
     started = time.perf_counter()
     model, processor = load_audio_llm(adapter, base_model=base_model)
@@ -317,6 +355,13 @@ def lm_msn_report(adapter: str, pretokenized: str, sound_tokenizer: str | None, 
         timings["label guessing, swapped audio"] = time.perf_counter() - started
     if control:
         result["listening_control"] = control
+    if rank_labels and labelled:
+        started = time.perf_counter()
+        result["label_ranking"] = label_ranking(
+            model, processor, labelled, prompts["classification"][0], sorted(train_labels),
+            scales=sorted({*RANKING_SCALES, float(audio_guidance_scale)}),
+            swapped_rows=swapped_audio(labelled) if listening_control and len(labelled) > 1 else None)
+        timings["label ranking"] = time.perf_counter() - started
 
     # text to audio
     started = time.perf_counter()
@@ -436,6 +481,21 @@ def format_report(result: dict[str, Any], max_rows: int = 12) -> str:
                       "is lower | sign test p |", "|---|---:|---:|---:|---:|"]
             lines += [f"| {name} | {nll['own']:.3f} | {nll['swapped']:.3f} | {100 * nll['own_lower']:.0f} % | "
                       f"{nll['sign_test_p']:.2g} |" for name, nll in rows]
+    ranking = result.get("label_ranking")
+    if ranking:
+        lines += ["", f"Label ranking (a closed-set choice among the {ranking['candidates']} training labels, each "
+                  "scored as the answer; w = 1 by likelihood, w = 2 by how much the audio raises it over the prompt "
+                  "alone; swapped: another clip's audio):", "",
+                  "| w | top-1 | top-5 | swapped top-1 | own better | swapped better | sign test p | different picks | "
+                  "most frequent pick |", "|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+        for scale, entry in ranking["scales"].items():
+            paired = entry.get("paired")
+            control_cells = (f"{100 * entry['swapped_accuracy']:.1f} % | {100 * paired['own_better']:.0f} % | "
+                             f"{100 * paired['swapped_better']:.0f} % | {paired['sign_test_p']:.2g}") if paired \
+                else "- | - | - | -"
+            lines.append(f"| {scale} | {100 * entry['accuracy']:.1f} % | {100 * entry['top5_accuracy']:.1f} % | "
+                         f"{control_cells} | {entry['distinct']} | {entry['most_frequent']} "
+                         f"({entry['most_frequent_count']}) |")
     if result.get("sounds"):
         lines += ["", "Text to audio (sampled, decoded by the sound tokenizer):", "",
                   "| prompt caption | codes | closed | seconds | YAMNet top-3 (generated) | YAMNet top-3 (reference) |",
@@ -467,6 +527,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                              "than 1, the plain greedy answers are scored beside them")
     parser.add_argument("--no_listening_control", action="store_true",
                         help="skip the swapped-audio pass (halves the text generation)")
+    parser.add_argument("--no_label_ranking", action="store_true",
+                        help="skip the closed-set label ranking (every training label scored for every clip)")
     parser.add_argument("--out", required=True)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
@@ -474,7 +536,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                            args.base_model, args.batch_size, args.max_clips, args.num_sounds, args.top_k,
                            args.temperature, args.seed, args.num_steps,
                            listening_control=not args.no_listening_control,
-                           audio_guidance_scale=args.audio_guidance)
+                           audio_guidance_scale=args.audio_guidance, rank_labels=not args.no_label_ranking)
     print(format_report(result))
     return result
 

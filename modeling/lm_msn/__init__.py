@@ -12,6 +12,7 @@ from .generation_lm_msn import (
     codes_to_audio,
     generate_audio,
     generate_text,
+    score_answers,
 )
 from .modeling_lm_msn import (
     LMMSNLossOutput,
@@ -50,4 +51,5 @@ __all__ = [
     "merge_audio_llm",
     "naive_lm_msn_loss",
     "prepare_audio_llm",
+    "score_answers",
 ]

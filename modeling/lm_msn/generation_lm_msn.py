@@ -18,6 +18,7 @@ as far as it got and flagged `complete=False`.
 
 from __future__ import annotations
 
+import copy
 import logging
 import math
 from collections.abc import Sequence
@@ -34,6 +35,7 @@ __all__ = [
     "codes_to_audio",
     "generate_audio",
     "generate_text",
+    "score_answers",
 ]
 
 
@@ -162,6 +164,13 @@ def _without_audio(segments: Sequence) -> tuple:
     return tuple(segment for segment in segments if segment.kind != "audio")
 
 
+def _check_guidance_scale(audio_guidance_scale) -> None:
+    if isinstance(audio_guidance_scale, bool) or not isinstance(audio_guidance_scale, (int, float)) \
+            or not math.isfinite(audio_guidance_scale) or audio_guidance_scale < 0:
+        raise ValueError(f"audio_guidance_scale must be a finite number >= 0 (1 = no guidance), got "
+                         f"{audio_guidance_scale!r}.")
+
+
 def generate_text(model, processor, prompts: Sequence[Sequence], max_new_tokens: int = 64,
                   audio_guidance_scale: float = 1.0, **generate_kwargs) -> list[str]:
     """Audio (or any segments) in, text out, batched with left padding and the KV cache. The answer is kept in
@@ -186,10 +195,7 @@ def generate_text(model, processor, prompts: Sequence[Sequence], max_new_tokens:
     Returns:
         the generated text per prompt.
     """
-    if isinstance(audio_guidance_scale, bool) or not isinstance(audio_guidance_scale, (int, float)) \
-            or not math.isfinite(audio_guidance_scale) or audio_guidance_scale < 0:
-        raise ValueError(f"audio_guidance_scale must be a finite number >= 0 (1 = no guidance), got "
-                         f"{audio_guidance_scale!r}.")
+    _check_guidance_scale(audio_guidance_scale)
     if audio_guidance_scale != 1:
         if int(generate_kwargs.get("num_beams") or 1) != 1:
             raise ValueError(f"audio guidance decodes one beam per prompt, got num_beams="
@@ -205,6 +211,104 @@ def generate_text(model, processor, prompts: Sequence[Sequence], max_new_tokens:
     output, prompt_length = _generate(model, processor, prompts, (), max_new_tokens=max_new_tokens,
                                       logits_processor=processors, **generate_kwargs)
     return [processor.decode(row[prompt_length:]).text.strip() for row in output]
+
+
+def _answer_split(processor, question: Sequence, answer: str) -> tuple[list[int], list[int], list[bool]]:
+    """`answer` as the assistant's reply to the user turn `question`, encoded as in training -> (the ids before
+    the first target, the ids from it on, which of those are targets: the answer and the end-of-turn token)."""
+    from ...processing.tasks.examples import TaskExample, text_segment
+
+    encoded = processor.encode_example(TaskExample("answer", processor.chat_segments(question,
+                                                                                      [text_segment(answer)])))
+    targets = [label != -100 for label in encoded["labels"]]
+    first = targets.index(True)
+    last = len(targets) - targets[::-1].index(True)
+    return encoded["input_ids"][:first], encoded["input_ids"][first:last], targets[first:last]
+
+
+def _answer_log_likelihoods(model, processor, question: Sequence, answers: Sequence[str], chunk_size: int,
+                            length_normalize: bool) -> torch.Tensor:
+    """(num_answers,) summed (or mean) log-probabilities of each answer's target tokens after `question`; the
+    question runs once, its key/value cache is shared by `chunk_size` answers at a time."""
+    splits = [_answer_split(processor, question, answer) for answer in answers]
+    prefix = splits[0][0]
+    if any(split[0] != prefix for split in splits):
+        raise ValueError("the answers change the chat template's text before them; cannot share the question")
+    _check_context(model, [{"input_ids": prefix + split[1]} for split in splits], 0)
+    device = next(model.parameters()).device
+    prefix_ids = torch.tensor([prefix], device=device)
+    out = model(input_ids=prefix_ids, use_cache=True)
+    first_log_probs = out.logits[:, -1].float().log_softmax(-1)  # (1, vocab): predicts each answer's first token
+    scores = torch.empty(len(answers))
+    for start in range(0, len(answers), chunk_size):
+        chunk = splits[start:start + chunk_size]
+        k, longest = len(chunk), max(len(split[1]) for split in chunk)
+        ids = torch.full((k, longest), processor.pad_token_id, dtype=torch.long, device=device)
+        real = torch.zeros(k, longest, dtype=torch.bool, device=device)
+        target = torch.zeros(k, longest, dtype=torch.bool, device=device)
+        for row, (_, answer_ids, is_target) in enumerate(chunk):
+            ids[row, :len(answer_ids)] = torch.tensor(answer_ids, device=device)
+            real[row, :len(answer_ids)] = True
+            target[row, :len(answer_ids)] = torch.tensor(is_target, device=device)
+        cache = copy.deepcopy(out.cache)
+        cache.batch_repeat_interleave(k)
+        mask = torch.cat([torch.ones(k, len(prefix), dtype=torch.long, device=device), real.long()], dim=1)
+        positions = len(prefix) + torch.arange(longest, device=device).expand(k, longest)
+        logits = model(input_ids=ids, attention_mask=mask, position_ids=positions, cache=cache,
+                       use_cache=True).logits.float()
+        log_probs = torch.cat([first_log_probs.expand(k, -1)[:, None], logits[:, :-1].log_softmax(-1)], dim=1)
+        token = log_probs.gather(-1, ids[..., None]).squeeze(-1) * target
+        total = token.sum(-1)
+        scores[start:start + k] = (total / target.sum(-1) if length_normalize else total).cpu()
+    return scores
+
+
+@torch.no_grad()
+def score_answers(model, processor, questions: Sequence[Sequence], answers: Sequence[str],
+                  audio_guidance_scale: float = 1.0, chunk_size: int = 64, length_normalize: bool = False
+                  ) -> torch.Tensor:
+    """Answer ranking: how likely the model finds each candidate answer to each question (zero-shot classification
+    over a closed label set, as MINT's vocabulary ranking does).
+
+    Each answer is scored as it was trained: the assistant's reply in the chat template, its end-of-turn token
+    included (so `dog` does not win by being the start of `dog_bark`). The question and its audio run once; its
+    key/value cache is shared by `chunk_size` answers at a time. With audio guidance (w != 1) each token's score
+    is `w * log p(y | audio, question) + (1 - w) * log p(y | question)`, the second term from the question with
+    its audio spans left out (as `generate_text` decodes): w = 2 ranks by how much the audio raises each answer's
+    likelihood over the text prompt's own prior.
+
+    Args:
+        questions: the user turns, as segments (e.g. `[audio_segment(codes), text_segment("\nWhat is it?")]`),
+            not yet wrapped in the chat template.
+        answers: the candidate answers (non-empty strings).
+        audio_guidance_scale: w above; 1 (the default) is the plain log-likelihood.
+        chunk_size: answers per forward pass (memory: the question's cache is copied `chunk_size` times).
+        length_normalize: the mean instead of the sum of the target tokens' scores.
+
+    Returns:
+        `torch.FloatTensor` of shape `(len(questions), len(answers))`, higher is likelier; the argmax of a row is
+        the model's pick.
+    """
+    _check_guidance_scale(audio_guidance_scale)
+    if not questions:
+        raise ValueError("questions must hold at least one user turn, got none.")
+    if isinstance(answers, str) or not answers or not all(isinstance(a, str) and a.strip() for a in answers):
+        raise ValueError(f"answers must be a non-empty list of non-empty strings, got {answers!r}.")
+    if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
+        raise ValueError(f"chunk_size must be an int >= 1, got {chunk_size!r}.")
+    memo: dict[tuple, torch.Tensor] = {}  # the audio-free question is often the same for every clip
+
+    def scores(question: Sequence) -> torch.Tensor:
+        key = tuple(question)
+        if key not in memo:
+            memo[key] = _answer_log_likelihoods(model, processor, question, answers, chunk_size, length_normalize)
+        return memo[key]
+
+    own = torch.stack([scores(question) for question in questions])
+    if audio_guidance_scale == 1:
+        return own
+    prior = torch.stack([scores(_without_audio(question)) for question in questions])
+    return audio_guidance_scale * own + (1 - audio_guidance_scale) * prior
 
 
 def generate_audio(model, processor, prompts: Sequence[Sequence], max_audio_tokens: int, min_audio_tokens: int = 1,

@@ -13,6 +13,7 @@ from helpers import save_tiny_audio_llm, tiny_config_kwargs
 from soundlm.evaluation.lm_msn_report import (
     answer_nll,
     changed_share,
+    label_ranking,
     lm_msn_report,
     nearest_code_histogram_labels,
     paired_comparison,
@@ -66,9 +67,15 @@ def test_report_on_held_out_clips(tmp_path, real_clips):
         nll = control[key]["answer_nll"]
         assert nll["own"] > 0 and nll["swapped"] > 0 and 0 <= nll["own_lower"] <= 1 and 0 < nll["sign_test_p"] <= 1
     assert 0 <= guess["code_histogram_1nn"] <= 1
+    ranking = result["label_ranking"]
+    assert ranking["candidates"] == 2 and set(ranking["scales"]) == {"1", "2"}
+    for entry in ranking["scales"].values():  # two candidates: each label is in every clip's top 5
+        assert entry["top5_accuracy"] == 1.0 and 0 <= entry["accuracy"] <= 1 and 0 <= entry["swapped_accuracy"] <= 1
+        assert entry["most_frequent"] in ("class0", "class1") and "paired" in entry
     report = (tmp_path / "out" / "report.md").read_text()
     assert "Label guessing" in report and "Text to audio" in report and "Listening control" in report
     assert "teacher-forced loss" in report and "what the codes alone tell" in report and "| own better |" in report
+    assert "Label ranking (a closed-set choice among the 2 training labels" in report
     assert json.loads((tmp_path / "out" / "report.json").read_text())["clips"] == 2
     assert "plain_greedy" not in result and guess["distinct"] in (1, 2) and result["caption_answers"]["distinct"]
 
@@ -80,6 +87,8 @@ def test_report_on_held_out_clips(tmp_path, real_clips):
     assert plain["labels"]["distinct"] == guess["distinct"]
     assert plain["captions"]["sentence_similarity"] == pytest.approx(result["caption_scores"]["sentence_similarity"])
     assert guided["audio_guidance_scale"] == 3.0 and "listening_control" not in guided
+    assert set(guided["label_ranking"]["scales"]) == {"1", "2", "3"}
+    assert "swapped_accuracy" not in guided["label_ranking"]["scales"]["3"]  # no listening control asked for
     report = (tmp_path / "guided" / "report.md").read_text()
     assert "greedy with audio guidance w = 3" in report and "| plain greedy |" in report
 
@@ -115,6 +124,29 @@ def test_answer_nll_is_the_causal_lm_loss_of_each_answer_alone(tmp_path):
         assert value == pytest.approx(float(expected), rel=1e-5)
     with pytest.raises(ValueError, match="same length"):
         answer_nll(model, processor, rows, "What is it?", references[:2], batch_size=2)
+
+
+def test_label_ranking_picks_the_argmax_of_score_answers_at_each_guidance_scale(tmp_path):
+    from soundlm.modeling.lm_msn import load_audio_llm, score_answers
+    from soundlm.processing.tasks import audio_segment, text_segment
+
+    torch.manual_seed(0)
+    adapter, base, _ = save_tiny_audio_llm(tmp_path, codebook_size=16)
+    model, processor = load_audio_llm(str(adapter), base_model=str(base))
+    model.eval()
+    candidates = ["dog", "rain", "a short tone", "engine"]
+    rows = [{"codes": [1, 2, 3, 4, 5], "label": "rain"}, {"codes": [7, 7], "label": "dog"},
+            {"codes": [0, 15, 3], "label": "engine"}, {"codes": [9], "label": "not a candidate"}]
+    questions = [[audio_segment(row["codes"]), text_segment("\nWhat is it?")] for row in rows]
+    result = label_ranking(model, processor, rows, "What is it?", candidates, scales=(1.0, 2.5))
+    for scale in (1.0, 2.5):
+        picks = score_answers(model, processor, questions, candidates, audio_guidance_scale=scale).argmax(-1)
+        entry = result["scales"][f"{scale:g}"]
+        expected = [candidates[int(i)] for i in picks]
+        assert entry["picks"] == expected and entry["distinct"] == len(set(expected))
+        assert entry["accuracy"] == sum(pick == row["label"] for pick, row in zip(expected, rows)) / 4
+        assert entry["top5_accuracy"] == 0.75  # four candidates: every label that is one is in the top 5
+        assert "swapped_accuracy" not in entry
 
 
 def test_nearest_code_histogram_labels_by_cosine():

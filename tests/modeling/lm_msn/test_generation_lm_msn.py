@@ -17,6 +17,7 @@ from soundlm.modeling.lm_msn import (
     generate_text,
     lm_msn_loss,
     prepare_audio_llm,
+    score_answers,
 )
 from soundlm.processing.tasks import TaskExample, audio_segment, eos_segment, text_segment
 
@@ -199,3 +200,55 @@ def test_bad_audio_guidance_is_refused():
             generate_text(model, processor, prompt, max_new_tokens=2, audio_guidance_scale=bad)
     with pytest.raises(ValueError, match="one beam per prompt, got num_beams=2"):
         generate_text(model, processor, prompt, max_new_tokens=2, audio_guidance_scale=2.0, num_beams=2)
+
+
+def _full_pass_log_likelihood(model, processor, question, answer) -> tuple[float, int]:
+    """The summed log-probability of `answer`'s target tokens from one forward pass over the whole example."""
+    encoded = processor.encode_example(TaskExample("a", processor.chat_segments(question, [text_segment(answer)])))
+    ids, labels = torch.tensor(encoded["input_ids"]), torch.tensor(encoded["labels"])
+    with torch.no_grad():
+        log_probs = model(ids[None]).logits[0].float().log_softmax(-1)
+    positions = (labels[1:] != -100).nonzero().squeeze(-1) + 1
+    return float(log_probs[positions - 1, ids[positions]].sum()), len(positions)
+
+
+def test_score_answers_equals_each_answers_log_likelihood_from_a_full_pass():
+    """Scores from the shared question cache, `chunk_size` answers at a time, equal the log-likelihood of each
+    answer's target tokens (its end-of-turn token included) from a forward pass over the whole example; the mean
+    divides by the target count; audio guidance combines the scores with and without the question's audio."""
+    model, processor = build(init_range=0.5)
+    model.eval()
+    questions = [[audio_segment([1, 2, 3, 4, 5, 6]), text_segment("\nwhat is it?")],
+                 [text_segment("jazz "), audio_segment([9, 9]), text_segment("\nwhat is it?")]]
+    answers = ["rain", "rain on a roof", "dog"]
+    scores = score_answers(model, processor, questions, answers, chunk_size=2)  # chunks of 2 and 1 answers
+    full = [[_full_pass_log_likelihood(model, processor, q, a) for a in answers] for q in questions]
+    assert scores.shape == (2, 3)
+    assert torch.allclose(scores, torch.tensor([[total for total, _ in row] for row in full]), atol=1e-4)
+    assert not torch.allclose(scores[0], scores[1], atol=1e-3)  # the audio changes the scores
+    mean = score_answers(model, processor, questions, answers, length_normalize=True)
+    assert torch.allclose(mean, torch.tensor([[total / count for total, count in row] for row in full]), atol=1e-4)
+    free = [[_full_pass_log_likelihood(model, processor, [s for s in q if s.kind != "audio"], a)[0] for a in answers]
+            for q in questions]
+    guided = score_answers(model, processor, questions, answers, audio_guidance_scale=2.0)
+    expected = 2.0 * scores - torch.tensor(free)
+    assert torch.allclose(guided, expected, atol=1e-4)
+
+
+@pytest.mark.reliability(
+    "answer ranking (`score_answers`) given no questions, no answers, an empty answer, a bare string of answers, "
+    "chunk_size 0 or a negative guidance scale",
+    "`ValueError` naming the argument and what is expected",
+)
+def test_score_answers_refuses_bad_arguments():
+    model, processor = build()
+    question = [[audio_segment([1, 2]), text_segment("rain?")]]
+    for answers in ([], [""], "rain", ["rain", 3]):
+        with pytest.raises(ValueError, match="answers must be a non-empty list of non-empty strings"):
+            score_answers(model, processor, question, answers)
+    with pytest.raises(ValueError, match="questions must hold at least one"):
+        score_answers(model, processor, [], ["rain"])
+    with pytest.raises(ValueError, match="chunk_size must be an int >= 1"):
+        score_answers(model, processor, question, ["rain"], chunk_size=0)
+    with pytest.raises(ValueError, match="audio_guidance_scale must be a finite number >= 0"):
+        score_answers(model, processor, question, ["rain"], audio_guidance_scale=-1.0)
