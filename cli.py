@@ -247,12 +247,18 @@ def classify(args: argparse.Namespace) -> int:
     labels = [label.strip() for label in args.labels.split(",") if label.strip()]
     if len(labels) < 2:
         raise ValueError(f"--labels needs at least two comma-separated labels, got {args.labels!r}")
-    pipe = _pipeline("zero-shot-audio-classification", args)
+    extra = {"sound_tokenizer": args.sound_tokenizer} if args.sound_tokenizer else {}
+    pipe = _pipeline("zero-shot-audio-classification", args, **extra)
     call = {"candidate_labels": labels}
     if args.template:
         call["hypothesis_template"] = args.template
     if args.instruction:
         call["instruction"] = args.instruction
+    if args.audio_guidance is not None:
+        if getattr(pipe, "sound_tokenizer", None) is None:
+            raise ValueError(f"--audio-guidance is for LM-MSN models (sound tokens in the LLM's prompt), got "
+                             f"{type(pipe.model).__name__}")
+        call["audio_guidance_scale"] = args.audio_guidance
     done, failed = _run_batches(pipe, args.audio, args.batch_size, call, "classify")
     _write_jsonl([{"path": path, "labels": result} for path, result in done], args.out)
     return _summary("classified", len(done), failed)
@@ -463,13 +469,20 @@ def main(argv: list[str] | None = None) -> int:
                         "than the prompt alone; README 'LM-MSN audio LLM')")
     p.set_defaults(func=caption)
     p = commands.add_parser(
-        "classify", parents=[runtime], help="audio files -> scores of the given labels (MINT stage 1 or 2)",
+        "classify", parents=[runtime],
+        help="audio files -> scores of the given labels (MINT stage 1 or 2, or LM-MSN with --sound-tokenizer)",
         epilog='example: soundlm classify runs/demo/mint/stage1/final a.wav --labels "applause,rain,dog barking"')
-    p.add_argument("model", help="a MINT stage-1 or stage-2 folder")
+    p.add_argument("model", help="a MINT stage-1 or stage-2 folder, or a merged LM-MSN folder")
     p.add_argument("audio", nargs="+")
     p.add_argument("--labels", required=True, help="comma-separated candidate labels")
-    p.add_argument("--template", help='stage 1: text around each label (default "This is a sound of {}")')
-    p.add_argument("--instruction", help='stage 2: the prompt the labels answer (default "This is a sound of")')
+    p.add_argument("--template", help='MINT stage 1: text around each label (default "This is a sound of {}")')
+    p.add_argument("--instruction", help='MINT stage 2 and LM-MSN: the prompt the labels answer (default: MINT "This '
+                                         'is a sound of", LM-MSN its processor\'s classification prompt)')
+    p.add_argument("--sound-tokenizer", help="LM-MSN only: the MSN tokenizer folder (default: the model folder's "
+                                             "sound_tokenizer/)")
+    p.add_argument("--audio-guidance", type=float, default=None,
+                   help="LM-MSN only: audio guidance scale w of the label scores (1 = likelihood; 2 = how much the "
+                        "audio raises each label over the prompt alone)")
     p.set_defaults(func=classify)
     p = commands.add_parser(
         "generate", parents=[runtime], help="text -> WAV files with LM-MSN and its sound tokenizer",

@@ -3,8 +3,8 @@
 
 - `audio-tokenization` (MSN tokenizer): audio -> `{"audio_codes", "frame_rate"}`; `{"audio_codes"}` ->
   `{"audio", "sampling_rate"}`.
-- `zero-shot-audio-classification` (MINT stage 1 or 2; CLAP still served by transformers' own code): audio +
-  `candidate_labels` -> `[{"score", "label"}]`.
+- `zero-shot-audio-classification` (MINT stage 1 or 2, or LM-MSN with `sound_tokenizer=`; CLAP still served by
+  transformers' own code): audio + `candidate_labels` -> `[{"score", "label"}]`.
 - `audio-text-to-text` (MINT stage 2, or LM-MSN with `sound_tokenizer=`): audio + optional `prompt` ->
   `[{"generated_text"}]`.
 - `text-to-audio` (LM-MSN with `sound_tokenizer=`; other models still served by transformers' own code): text ->
@@ -19,6 +19,7 @@ from transformers.pipelines import PIPELINE_REGISTRY
 
 from .audio_text_to_text import AudioTextToTextPipeline
 from .audio_tokenization import AudioTokenizationPipeline
+from .lm_msn_zero_shot_audio_classification import LMMSNZeroShotAudioClassificationPipeline
 from .text_to_audio import LMMSNTextToAudioPipeline
 from .zero_shot_audio_classification import MintZeroShotAudioClassificationPipeline
 
@@ -36,8 +37,9 @@ def _extend_task(task: str, pipeline_class: type, first: tuple = (), last: tuple
 
 def register_pipelines() -> None:
     """Registers the package's pipelines (idempotent). `zero-shot-audio-classification` tries the MINT classes ahead
-    of `AutoModel`, so that a MINT folder loads as `MintForPreTraining` / `MintForConditionalGeneration` and a CLAP
-    folder as before; `text-to-audio` tries `AutoModelForCausalLM` (a merged LM-MSN folder) after its own classes."""
+    of `AutoModel`, so that a MINT folder loads as `MintForPreTraining` / `MintForConditionalGeneration`, a merged
+    LM-MSN folder as its causal LM (`AutoModel` would drop the LM head) and a CLAP folder as before; `text-to-audio`
+    tries `AutoModelForCausalLM` (a merged LM-MSN folder) after its own classes."""
     tasks = PIPELINE_REGISTRY.supported_tasks
     for task, pipeline_class, models in (
         ("audio-tokenization", AudioTokenizationPipeline, (AutoModel,)),
@@ -45,8 +47,8 @@ def register_pipelines() -> None:
     ):
         if tasks.get(task, {}).get("impl") is not pipeline_class:
             PIPELINE_REGISTRY.register_pipeline(task, pipeline_class=pipeline_class, pt_model=models, type="audio")
-    _extend_task("zero-shot-audio-classification", MintZeroShotAudioClassificationPipeline,
-                 first=(AutoModelForPreTraining, AutoModelForSpeechSeq2Seq))
+    _extend_task("zero-shot-audio-classification", LMMSNZeroShotAudioClassificationPipeline,
+                 first=(AutoModelForPreTraining, AutoModelForSpeechSeq2Seq, AutoModelForCausalLM))
     _extend_task("text-to-audio", LMMSNTextToAudioPipeline, last=(AutoModelForCausalLM,))
 
 
@@ -59,8 +61,9 @@ def remote_pipelines(model, processor=None) -> dict[str, tuple[type, tuple[str, 
     - MSN tokenizer: `soundlm-audio-tokenization`;
     - MINT stage 1: `soundlm-zero-shot-audio-classification`; stage 2 adds `soundlm-audio-text-to-text` (the
       MINT-only class, whose code holds no LM-MSN module);
-    - a merged LM-MSN causal LM (recognised by its `AudioTokenProcessor`): `soundlm-audio-text-to-text` and
-      `soundlm-text-to-audio`; they read the folder's `sound_tokenizer/` (`soundlm export` writes it)."""
+    - a merged LM-MSN causal LM (recognised by its `AudioTokenProcessor`): `soundlm-audio-text-to-text`,
+      `soundlm-text-to-audio` and `soundlm-zero-shot-audio-classification`; they read the folder's
+      `sound_tokenizer/` (`soundlm export` writes it)."""
     from ..modeling.mint.modeling_mint import MintForConditionalGeneration, MintForPreTraining
     from ..modeling.msn_tokenizer.modeling_msn_tokenizer import MSNTokenizerModel
     from .lm_msn_support import is_lm_msn
@@ -77,7 +80,9 @@ def remote_pipelines(model, processor=None) -> dict[str, tuple[type, tuple[str, 
                 "soundlm-audio-text-to-text": (MintAudioTextToTextPipeline, (model.hub_auto_class,))}
     if processor is not None and is_lm_msn(processor):
         return {"soundlm-audio-text-to-text": (AudioTextToTextPipeline, ("AutoModelForCausalLM",)),
-                "soundlm-text-to-audio": (LMMSNTextToAudioPipeline, ("AutoModelForCausalLM",))}
+                "soundlm-text-to-audio": (LMMSNTextToAudioPipeline, ("AutoModelForCausalLM",)),
+                "soundlm-zero-shot-audio-classification": (LMMSNZeroShotAudioClassificationPipeline,
+                                                           ("AutoModelForCausalLM",))}
     return {}
 
 
@@ -87,6 +92,7 @@ __all__ = [
     "AudioTextToTextPipeline",
     "AudioTokenizationPipeline",
     "LMMSNTextToAudioPipeline",
+    "LMMSNZeroShotAudioClassificationPipeline",
     "MintZeroShotAudioClassificationPipeline",
     "register_pipelines",
     "remote_pipelines",

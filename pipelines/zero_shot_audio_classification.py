@@ -116,12 +116,18 @@ class MintZeroShotAudioClassificationPipeline(BatchedAudioPipeline, ZeroShotAudi
     def postprocess(self, model_outputs: dict[str, Any]) -> Any:
         if not self._is_mint:
             return ZeroShotAudioClassificationPipeline.postprocess(self, model_outputs)
-        labels = model_outputs["candidate_labels"]
-        results = []
-        for row in model_outputs["logits"].softmax(dim=-1):
-            ranked = sorted(zip(row.tolist(), labels), key=lambda pair: -pair[0])
-            results.append([{"score": score, "label": label} for score, label in ranked])
-        return results
+        return ranked_labels(model_outputs)
+
+
+def ranked_labels(model_outputs: dict[str, Any]) -> list[list[dict[str, Any]]]:
+    """`{"candidate_labels", "logits" (batch, labels)}` -> per clip `[{"score", "label"}]`, best first, the scores a
+    softmax over the labels."""
+    labels = model_outputs["candidate_labels"]
+    results = []
+    for row in model_outputs["logits"].softmax(dim=-1):
+        ranked = sorted(zip(row.tolist(), labels), key=lambda pair: -pair[0])
+        results.append([{"score": score, "label": label} for score, label in ranked])
+    return results
 
 
 def _check_labels(candidate_labels: Any) -> list[str]:

@@ -148,12 +148,21 @@ def test_generate_writes_wavs(tmp_path, capsys, saved_model):
         assert main(["caption", merged, *map(str, written), "--sound-tokenizer", str(tokenizer), "--max-new-tokens",
                      "3", "--out", str(out), *extra]) == 0
         assert [json.loads(line)["path"] for line in out.read_text().splitlines()] == list(map(str, written))
+    # and classifies them among given labels
+    out = tmp_path / "labels.jsonl"
+    assert main(["classify", merged, *map(str, written), "--sound-tokenizer", str(tokenizer), "--labels",
+                 "dog, rain, engine", "--audio-guidance", "2", "--out", str(out)]) == 0
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [row["path"] for row in rows] == list(map(str, written))
+    assert all(sorted(item["label"] for item in row["labels"]) == ["dog", "engine", "rain"] for row in rows)
 
 
 @pytest.mark.parametrize("argv, message", [
     (["classify", "{mint1}", "x.wav", "--labels", "dog"], "at least two comma-separated labels"),
     (["caption", "{missing}", "x.wav"], "missing"),
     (["caption", "{mint2}", "x.wav", "--audio-guidance", "2"], "--audio-guidance is for LM-MSN models"),
+    (["classify", "{mint1}", "x.wav", "--labels", "dog,rain", "--audio-guidance", "2"],
+     "--audio-guidance is for LM-MSN models"),
     (["tokenize", "{mint1}", "x.wav"], "is not an audio tokenizer"),
     (["generate", "{mint1}", "rain", "--sound-tokenizer", "{missing}", "--out-dir", "{tmp}"], "error"),
 ])

@@ -259,6 +259,40 @@ def test_lm_msn_audio_text_to_text_from_an_adapter(lm_msn, tokenizer_folder):
                                                        audio_guidance_scale=3.0)[0]}]
 
 
+def test_lm_msn_zero_shot_ranks_labels_by_score_answers(lm_msn, tokenizer_folder, stage1_folder):
+    """A merged LM-MSN folder + its sound tokenizer: the labels ranked by `score_answers` on the clip's codes and the
+    processor's classification prompt (the softmax over those scores), with audio guidance passed through; bad
+    arguments refused."""
+    from soundlm.modeling.lm_msn import score_answers
+    from soundlm.processing.tasks import audio_segment, text_segment
+
+    classify = pipeline("zero-shot-audio-classification", model=str(lm_msn[1]), sound_tokenizer=str(tokenizer_folder))
+    sound_tokenizer = MSNTokenizerModel.from_pretrained(tokenizer_folder).eval()
+    clips = [0.1 * np.random.default_rng(seed).standard_normal(4000).astype(np.float32) for seed in (1, 2)]
+    prompt = classify.processor.stage2_prompts["classification"][0]
+    for scale in (1.0, 2.0):
+        got = classify([{"array": clip, "sampling_rate": 8000} for clip in clips], candidate_labels=LABELS,
+                       batch_size=2, **({} if scale == 1 else {"audio_guidance_scale": scale}))
+        for clip, result in zip(clips, got):
+            codes = sound_tokenizer.encode(torch.from_numpy(clip)[None, None]).audio_codes[0, 0].tolist()
+            question = [audio_segment(codes), text_segment("\n" + prompt)]
+            scores = score_answers(classify.model, classify.processor, [question], LABELS,
+                                   audio_guidance_scale=scale)[0]
+            _assert_same_ranking(result, _softmax_ranking(scores))
+    assert classify(clips[0], candidate_labels="dog barks, rain falls", sampling_rate=8000)[0]["label"] in LABELS[:2]
+    with pytest.raises(ValueError, match="candidate_labels must be a non-empty list"):
+        classify(clips[0], candidate_labels=[], sampling_rate=8000)
+    with pytest.raises(TypeError, match="unexpected argument"):
+        classify(clips[0], candidate_labels=LABELS, sampling_rate=8000, hypothesis_template="This is {}")
+    with pytest.raises(ValueError, match="audio_guidance_scale must be a finite number"):
+        classify(clips[0], candidate_labels=LABELS, sampling_rate=8000, audio_guidance_scale=-1.0)
+    with pytest.raises(ValueError, match="sound_tokenizer is for LM-MSN models"):
+        pipeline("zero-shot-audio-classification", model=str(stage1_folder), sound_tokenizer=str(tokenizer_folder))
+    with pytest.raises(TypeError, match="audio_guidance_scale is for LM-MSN models"):
+        pipeline("zero-shot-audio-classification", model=str(stage1_folder))(
+            tiny_mint_clips()[0], candidate_labels=LABELS, sampling_rate=16000, audio_guidance_scale=2.0)
+
+
 # ------------------------------------------------------------------------------ exported folders, without soundlm
 
 
@@ -351,7 +385,7 @@ def test_an_exported_lm_msn_folder_runs_both_pipelines_where_soundlm_was_never_i
     assert main(["export", str(lm_msn[1]), str(out), "--sound-tokenizer", str(tokenizer_folder),
                  "--repo-id", "org/lm-msn"]) == 0
     assert sorted(json.loads((out / "config.json").read_text())["custom_pipelines"]) == [
-        "soundlm-audio-text-to-text", "soundlm-text-to-audio"]
+        "soundlm-audio-text-to-text", "soundlm-text-to-audio", "soundlm-zero-shot-audio-classification"]
     assert json.loads((out / "processor_config.json").read_text())["prompts"]["captioning"][0] == \
         "Describe this sound."
     assert (out / "sound_tokenizer" / "model.safetensors").is_file()
@@ -364,21 +398,27 @@ def test_an_exported_lm_msn_folder_runs_both_pipelines_where_soundlm_was_never_i
     speak = pipeline("text-to-audio", model=str(out))
     expected_audio = speak(["a dog barks", "rain"], seed=3, max_audio_tokens=8, min_audio_tokens=2, num_steps=2,
                            batch_size=2)
+    expected_ranking = pipeline("zero-shot-audio-classification", model=str(out))(
+        {"array": clip, "sampling_rate": 8000}, candidate_labels=LABELS, audio_guidance_scale=2.0)
     script = f"""
 import json, sys
 import numpy as np
 from transformers import pipeline
 caption = pipeline("soundlm-audio-text-to-text", model={str(out)!r}, trust_remote_code=True)
 speak = pipeline("soundlm-text-to-audio", model={str(out)!r}, trust_remote_code=True)
+classify = pipeline("soundlm-zero-shot-audio-classification", model={str(out)!r}, trust_remote_code=True)
 assert not any(name.split(".")[0] == "soundlm" for name in sys.modules), "soundlm imported"
 text = caption({{"array": np.load({str(tmp_path / "clip.npy")!r}), "sampling_rate": 8000}}, max_new_tokens=4)
 sounds = speak(["a dog barks", "rain"], seed=3, max_audio_tokens=8, min_audio_tokens=2, num_steps=2, batch_size=2)
 for index, sound in enumerate(sounds):
     np.save(f"sound{{index}}.npy", sound["audio"])
-print(json.dumps({{"caption": text, "rates": [sound["sampling_rate"] for sound in sounds]}}))
+ranking = classify({{"array": np.load({str(tmp_path / "clip.npy")!r}), "sampling_rate": 8000}},
+                   candidate_labels={LABELS!r}, audio_guidance_scale=2.0)
+print(json.dumps({{"caption": text, "rates": [sound["sampling_rate"] for sound in sounds], "ranking": ranking}}))
 """
     remote = json.loads(_run_without_soundlm(script, tmp_path).stdout.strip().splitlines()[-1])
     assert remote["caption"] == expected_caption
+    _assert_same_ranking(remote["ranking"], expected_ranking)
     assert remote["rates"] == [item["sampling_rate"] for item in expected_audio]
     for index, item in enumerate(expected_audio):
         np.testing.assert_allclose(np.load(tmp_path / f"sound{index}.npy"), item["audio"], atol=1e-6)
