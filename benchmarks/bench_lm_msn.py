@@ -15,12 +15,17 @@ generation cost.
 3. **Generating 215 audio tokens** (one 10-s window of the paper's tokenizer) after a short prompt, greedy,
    batch 1: with the `AudioSpanLogitsProcessor` vs without (tokens/s ratio; target >= 0.9x), and with vs
    without the KV cache.
+4. **Ranking candidate answers** (zero-shot classification, `score_answers`): one clip of 216 codes and a prompt,
+   102 candidate labels (the demo corpus' training labels are 102), fp32: **ours** (the question runs once, its
+   key/value cache is copied for 64 answers at a time) vs **naive** (each answer appended to the question and the
+   whole sequence run, 16 at a time). Seconds per clip and the ratio; both give the same scores (asserted).
 
 The small config is SmolLM2-135M's architecture (30 layers, hidden 576, vocabulary 49152) with random weights
 and the paper's 8196-code audio vocabulary (57350 tokens in all), so the vocabulary-sized costs are realistic.
 
     python benchmarks/bench_lm_msn.py [--steps 4] [--out benchmarks/results/lm_msn_cpu.json] > lm_msn_cpu.md
     python benchmarks/bench_lm_msn.py --quick   # a tiny config, < 1 min smoke test
+    python benchmarks/bench_lm_msn.py --parts ranking   # only some of the four parts
 """
 
 from __future__ import annotations
@@ -224,6 +229,55 @@ def generation(quick: bool, num_tokens: int, repeats: int) -> dict:
     return results
 
 
+# ------------------------------------------------------------------------------------------- 4. answer ranking
+
+
+def answer_ranking(quick: bool, num_answers: int, audio_tokens: int, repeats: int) -> dict:
+    from transformers import LlamaForCausalLM
+
+    from soundlm.modeling.lm_msn import AudioTokenProcessor, score_answers
+    from soundlm.processing.tasks import TaskExample, audio_segment, text_segment
+
+    torch.manual_seed(0)
+    config = small_config(quick)
+    codebook = 64 if quick else PAPER_CODEBOOK
+    processor = AudioTokenProcessor(_text_tokenizer(config.vocab_size), codebook_size=codebook)
+    model = LlamaForCausalLM(config)
+    model.resize_token_embeddings(processor.vocab_size, mean_resizing=False)
+    model.eval()
+    generator = torch.Generator().manual_seed(0)
+    question = [audio_segment(torch.randint(0, codebook, (audio_tokens,), generator=generator).tolist()),
+                text_segment("\nw5 w6 w7 w8 w9")]
+    answers = [" ".join(f"w{10 + (7 * i + j) % 900}" for j in range(1 + i % 4)) for i in range(num_answers)]
+
+    def naive() -> torch.Tensor:
+        encoded = [processor.encode_example(TaskExample("a", processor.chat_segments(question, [text_segment(a)])))
+                   for a in answers]
+        scores = []
+        for start in range(0, len(encoded), 16):
+            batch = processor.pad(encoded[start:start + 16])
+            with torch.no_grad():
+                logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits.float()
+            targets = batch["labels"][:, 1:]
+            token = logits[:, :-1].log_softmax(-1).gather(-1, targets.clamp(min=0)[..., None]).squeeze(-1)
+            scores.append((token * (targets != -100)).sum(-1))
+        return torch.cat(scores)
+
+    def timed(run) -> tuple[float, torch.Tensor]:
+        best, out = float("inf"), None
+        for _ in range(repeats):
+            began = time.perf_counter()
+            out = run()
+            best = min(best, time.perf_counter() - began)
+        return best, out
+
+    ours_s, ours = timed(lambda: score_answers(model, processor, [question], answers)[0])
+    naive_s, reference = timed(naive)
+    torch.testing.assert_close(ours, reference, atol=1e-3, rtol=1e-4)  # the same scores, two ways
+    return {"answers": num_answers, "audio_tokens": audio_tokens, "ours_s": ours_s, "naive_s": naive_s,
+            "speedup": naive_s / ours_s, "max_abs_difference": float((ours - reference).abs().max())}
+
+
 def _ratio(numerator: float, denominator: float) -> str:
     return f"{numerator / denominator:.2f}" if denominator > 0 else "-"
 
@@ -236,6 +290,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--length", type=int, default=512)
     parser.add_argument("--generate", type=int, default=215)
     parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--answers", type=int, default=102)
+    parser.add_argument("--parts", default="parameters,training,generation,ranking",
+                        help="comma-separated parts to run (default: all four)")
     parser.add_argument("--worker", choices=["ours", "naive"], help=argparse.SUPPRESS)
     parser.add_argument("--out", default=None)
     args = parser.parse_args(argv)
@@ -244,19 +301,51 @@ def main(argv: list[str] | None = None) -> None:
         print(json.dumps(training_step_worker(args.worker, args.quick, args.steps, args.batch, args.length)))
         return
     if args.quick:
-        args.steps, args.batch, args.length, args.generate, args.repeats = 1, 2, 64, 16, 1
+        args.steps, args.batch, args.length, args.generate, args.repeats, args.answers = 1, 2, 64, 16, 1, 8
+    parts = [part.strip() for part in args.parts.split(",") if part.strip()]
+    known = ("parameters", "training", "generation", "ranking")
+    if not parts or any(part not in known for part in parts):
+        raise SystemExit(f"--parts must name some of {', '.join(known)}, got {args.parts!r}")
     started = time.perf_counter()
-    _log("1/3 paper-size trainable parameters (meta device)")
-    params = paper_trainable_parameters()
-    _log("2/3 training steps: ours, then naive (a fresh process each)")
-    steps = {variant: training_step(variant, args) for variant in ("ours", "naive")}
-    _log("3/3 generation")
-    gen = generation(args.quick, args.generate, args.repeats)
-    ours, naive = steps["ours"], steps["naive"]
     machine = f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}"
-    lines = [
-        f"LM-MSN audio LLM benchmark ({datetime.date.today()}, {machine}; "
-        f"`python benchmarks/bench_lm_msn.py{' --quick' if args.quick else ''}`)",
+    command = "python benchmarks/bench_lm_msn.py" + (" --quick" if args.quick else "") + (
+        f" --parts {args.parts}" if len(parts) < len(known) else "")
+    lines = [f"LM-MSN audio LLM benchmark ({datetime.date.today()}, {machine}; `{command}`)"]
+    results: dict = {"date": str(datetime.date.today()), "machine": machine, "args": vars(args)}
+    if "parameters" in parts:
+        _log("paper-size trainable parameters (meta device)")
+        results["parameters"] = params = paper_trainable_parameters()
+        lines += _parameter_table(params)
+    if "training" in parts:
+        _log("training steps: ours, then naive (a fresh process each)")
+        results["training_step"] = steps = {variant: training_step(variant, args) for variant in ("ours", "naive")}
+        lines += _training_table(steps, args)
+    if "generation" in parts:
+        _log("generation")
+        results["generation"] = gen = generation(args.quick, args.generate, args.repeats)
+        lines += _generation_table(gen, args)
+    if "ranking" in parts:
+        _log("answer ranking: shared question cache, then full passes")
+        results["answer_ranking"] = ranking = answer_ranking(args.quick, args.answers, 16 if args.quick else 216,
+                                                             args.repeats)
+        lines += ["", f"| ranking {ranking['answers']} answers after {ranking['audio_tokens']} audio tokens, one clip, "
+                  "fp32 | s per clip |", "|---|---:|",
+                  f"| ours (`score_answers`: the question's cache shared by 64 answers at a time) | "
+                  f"{ranking['ours_s']:.2f} |",
+                  f"| naive (question + answer run whole, 16 at a time) | {ranking['naive_s']:.2f} |",
+                  f"| naive / ours | **{ranking['speedup']:.1f}x** (same scores: max difference "
+                  f"{ranking['max_abs_difference']:.1e}) |"]
+    lines += ["", f"wall time {time.perf_counter() - started:.0f} s"]
+    print("\n".join(lines))
+    name = "lm_msn_cpu" + ("_quick" if args.quick else "") + (
+        "_" + "_".join(parts) if len(parts) < len(known) else "")  # a partial run keeps the full run's file
+    out = Path(args.out) if args.out else REPO / "benchmarks" / "results" / f"{name}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=2) + "\n")
+
+
+def _parameter_table(params: dict) -> list[str]:
+    return [
         "",
         "| paper configuration (Vicuna-7B shape, LoRA r64 all linear, 8198 new rows in and out) | value |",
         "|---|---:|",
@@ -266,6 +355,12 @@ def main(argv: list[str] | None = None) -> None:
         f"| new rows (input + output) | {params['new_rows']:,} |",
         f"| trainable | {params['trainable']:,} ({params['trainable_percent']:.2f} %) |",
         "| paper | 2-3 % |",
+    ]
+
+
+def _training_table(steps: dict, args) -> list[str]:
+    ours, naive = steps["ours"], steps["naive"]
+    return [
         "",
         f"| training step, batch {args.batch} x {args.length}, fp32 CPU | ours | naive | ours / naive |",
         "|---|---:|---:|---:|",
@@ -278,6 +373,11 @@ def main(argv: list[str] | None = None) -> None:
         f"{_ratio(ours['peak_above_loaded_mib'], naive['peak_above_loaded_mib'])} |",
         f"| peak resident memory (MiB) | {ours['peak_rss_mib']:.0f} | {naive['peak_rss_mib']:.0f} | "
         f"{ours['peak_rss_mib'] / naive['peak_rss_mib']:.2f} |",
+    ]
+
+
+def _generation_table(gen: dict, args) -> list[str]:
+    return [
         "",
         f"| generating {args.generate} audio tokens, batch 1, greedy | tokens/s | ratio |",
         "|---|---:|---:|",
@@ -286,15 +386,7 @@ def main(argv: list[str] | None = None) -> None:
         f"| unconstrained, KV cache | {gen['unconstrained_cache']:.1f} | 1.00x |",
         f"| unconstrained, no KV cache | {gen['unconstrained_no_cache']:.1f} | "
         f"cache is {gen['cache_over_no_cache']:.1f}x faster |",
-        "",
-        f"wall time {time.perf_counter() - started:.0f} s",
     ]
-    print("\n".join(lines))
-    out = Path(args.out) if args.out else REPO / "benchmarks" / "results" / (
-        "lm_msn_cpu_quick.json" if args.quick else "lm_msn_cpu.json")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"date": str(datetime.date.today()), "machine": machine, "args": vars(args),
-                               "parameters": params, "training_step": steps, "generation": gen}, indent=2) + "\n")
 
 
 if __name__ == "__main__":

@@ -25,6 +25,12 @@ For the clips of `--split` of a pre-tokenised corpus (`training/pretokenize.py`)
   the swapped ones (`answer_nll`). A model that uses the audio gives its own clip's reference a lower loss; the
   share of clips where it does is printed beside the means (one half for a model that ignores the audio), with the
   two-sided sign-test p-value of that share (`sign_test_p`).
+- **label ranking** (`label_ranking`, `--no_label_ranking` skips it): label guessing as a closed-set choice. Every
+  training label is scored as the answer to the classification prompt about each clip (`score_answers`: its
+  log-likelihood as trained, end-of-turn token included), at audio guidance w = 1 (likelihood), 2 (how much the
+  audio raises it over the prompt alone) and `--audio_guidance`; top-1 and top-5 accuracy, the spread of the
+  picks, and the same with swapped audio, clip by clip. It tells what the model knows about a clip where the
+  greedy answer is its prior.
 - **what the codes alone tell**: each held-out clip labelled as its nearest training clip by the cosine of their
   code histograms (`nearest_code_histogram_labels`); it shows how much of the label the codes carry, beside what
   the LLM makes of them.

@@ -32,9 +32,21 @@ def test_quick_run_writes_tables_and_json(bench, tmp_path, capsys):
     bench.main(["--quick", "--out", str(out)])
     printed = capsys.readouterr().out
     results = json.loads(out.read_text())
-    for heading in ("paper configuration", "training step", "generating 16 audio tokens"):
+    for heading in ("paper configuration", "training step", "generating 16 audio tokens", "ranking 8 answers"):
         assert heading in printed
+    ranking = results["answer_ranking"]
+    assert ranking["speedup"] > 0 and ranking["max_abs_difference"] < 1e-3  # the same scores both ways
     ours, naive = results["training_step"]["ours"], results["training_step"]["naive"]
     assert ours["trainable"] < naive["trainable"]  # new rows only vs whole matrices
     assert ours["first_loss"] == pytest.approx(naive["first_loss"], rel=1e-5)  # same model, data and loss
     assert results["generation"]["constrained_over_unconstrained"] > 0
+
+
+def test_parts_runs_only_the_named_parts(bench, tmp_path, capsys):
+    out = tmp_path / "ranking.json"
+    bench.main(["--quick", "--parts", "ranking", "--out", str(out)])
+    results = json.loads(out.read_text())
+    assert "answer_ranking" in results and "training_step" not in results and "parameters" not in results
+    assert "--parts ranking" in capsys.readouterr().out
+    with pytest.raises(SystemExit, match="--parts must name some of"):
+        bench.main(["--quick", "--parts", "speed"])
