@@ -278,7 +278,7 @@ def score_answers(model, processor, questions: Sequence[Sequence], answers: Sequ
     likelihood over the text prompt's own prior.
 
     Args:
-        questions: the user turns, as segments (e.g. `[audio_segment(codes), text_segment("\nWhat is it?")]`),
+        questions: the user turns, as segments (e.g. `[audio_segment(codes), text_segment("\\nWhat is it?")]`),
             not yet wrapped in the chat template.
         answers: the candidate answers (non-empty strings).
         audio_guidance_scale: w above; 1 (the default) is the plain log-likelihood.
