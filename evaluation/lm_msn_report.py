@@ -180,8 +180,9 @@ def label_ranking(model, processor, rows: list, prompt: str, candidates: list[st
     row's audio (`score_answers`: the summed log-probability of its tokens and end-of-turn token, as trained), the
     best one picked. For each audio guidance scale w in `scales` the score is w log p(label | audio) + (1 - w)
     log p(label | prompt alone), so w = 1 ranks by likelihood and w = 2 by how much the audio raises it.
-    Returns per w: top-1 and top-5 accuracy, the picks' spread, and with `swapped_rows` (each row's audio swapped
-    for another's) the swapped top-1 accuracy and the clip-by-clip comparison."""
+    Returns per w: top-1 and top-5 accuracy (a clip whose label is not a candidate counts as missed), each clip's
+    pick and the picks' spread, and with `swapped_rows` (each row's audio swapped for another's) the swapped top-1
+    accuracy and the clip-by-clip comparison."""
     labels = [row["label"] for row in rows]
     own = score_answers(model, processor, [_question(row, prompt) for row in rows], candidates)
     prior = score_answers(model, processor, [[text_segment("\n" + prompt)]], candidates)  # _question, no audio
@@ -367,6 +368,10 @@ def lm_msn_report(adapter: str, pretokenized: str, sound_tokenizer: str | None, 
             model, processor, labelled, prompts["classification"][0], sorted(train_labels),
             scales=sorted({*RANKING_SCALES, float(audio_guidance_scale)}),
             swapped_rows=swapped_audio(labelled) if listening_control and len(labelled) > 1 else None)
+        top5 = {label for label, _ in train_labels.most_common(5)}
+        result["label_ranking"]["floors"] = {  # what answering from the training prior alone earns
+            "top1": result["label_guessing"]["majority_accuracy"],
+            "top5": sum(label in top5 for label in labels) / len(labels)}
         timings["label ranking"] = time.perf_counter() - started
 
     # text to audio
@@ -502,6 +507,11 @@ def format_report(result: dict[str, Any], max_rows: int = 12) -> str:
             lines.append(f"| {scale} | {100 * entry['accuracy']:.1f} % | {100 * entry['top5_accuracy']:.1f} % | "
                          f"{control_cells} | {entry['distinct']} | {entry['most_frequent']} "
                          f"({entry['most_frequent_count']}) |")
+        floors = ranking.get("floors")
+        if floors:
+            lines += ["", f"floors from the training prior alone: top-1 {100 * floors['top1']:.1f} % (always the most "
+                      f"frequent training label), top-5 {100 * floors['top5']:.1f} % (always the five most frequent); "
+                      f"chance {100 / ranking['candidates']:.2f} % and {min(100.0, 500 / ranking['candidates']):.1f} %"]
     if result.get("sounds"):
         lines += ["", "Text to audio (sampled, decoded by the sound tokenizer):", "",
                   "| prompt caption | codes | closed | seconds | YAMNet top-3 (generated) | YAMNet top-3 (reference) |",

@@ -240,8 +240,10 @@ def _answer_log_likelihoods(model, processor, question: Sequence, answers: Seque
     out = model(input_ids=prefix_ids, use_cache=True)
     first_log_probs = out.logits[:, -1].float().log_softmax(-1)  # (1, vocab): predicts each answer's first token
     scores = torch.empty(len(answers))
+    order = sorted(range(len(answers)), key=lambda i: len(splits[i][1]))  # similar lengths together: less padding
     for start in range(0, len(answers), chunk_size):
-        chunk = splits[start:start + chunk_size]
+        indices = order[start:start + chunk_size]
+        chunk = [splits[i] for i in indices]
         k, longest = len(chunk), max(len(split[1]) for split in chunk)
         ids = torch.full((k, longest), processor.pad_token_id, dtype=torch.long, device=device)
         real = torch.zeros(k, longest, dtype=torch.bool, device=device)
@@ -259,7 +261,7 @@ def _answer_log_likelihoods(model, processor, question: Sequence, answers: Seque
         log_probs = torch.cat([first_log_probs.expand(k, -1)[:, None], logits[:, :-1].log_softmax(-1)], dim=1)
         token = log_probs.gather(-1, ids[..., None]).squeeze(-1) * target
         total = token.sum(-1)
-        scores[start:start + k] = (total / target.sum(-1) if length_normalize else total).cpu()
+        scores[indices] = (total / target.sum(-1) if length_normalize else total).cpu()
     return scores
 
 

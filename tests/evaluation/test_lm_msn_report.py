@@ -69,6 +69,7 @@ def test_report_on_held_out_clips(tmp_path, real_clips):
     assert 0 <= guess["code_histogram_1nn"] <= 1
     ranking = result["label_ranking"]
     assert ranking["candidates"] == 2 and set(ranking["scales"]) == {"1", "2"}
+    assert ranking["floors"] == {"top1": guess["majority_accuracy"], "top5": 1.0}  # two labels: both in the top 5
     for entry in ranking["scales"].values():  # two candidates: each label is in every clip's top 5
         assert entry["top5_accuracy"] == 1.0 and 0 <= entry["accuracy"] <= 1 and 0 <= entry["swapped_accuracy"] <= 1
         assert entry["most_frequent"] in ("class0", "class1") and "paired" in entry
@@ -76,6 +77,7 @@ def test_report_on_held_out_clips(tmp_path, real_clips):
     assert "Label guessing" in report and "Text to audio" in report and "Listening control" in report
     assert "teacher-forced loss" in report and "what the codes alone tell" in report and "| own better |" in report
     assert "Label ranking (a closed-set choice among the 2 training labels" in report
+    assert "floors from the training prior alone" in report
     assert json.loads((tmp_path / "out" / "report.json").read_text())["clips"] == 2
     assert "plain_greedy" not in result and guess["distinct"] in (1, 2) and result["caption_answers"]["distinct"]
 
