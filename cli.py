@@ -229,15 +229,20 @@ def _write_jsonl(records: list[dict], out: str | None) -> None:
         sys.stdout.write(text)
 
 
+def _audio_guidance(pipe, args: argparse.Namespace) -> float | None:
+    """`--audio-guidance`, refused for a pipeline that reads no sound tokens (anything but LM-MSN)."""
+    if args.audio_guidance is not None and getattr(pipe, "sound_tokenizer", None) is None:
+        raise ValueError(f"--audio-guidance is for LM-MSN models (sound tokens in the LLM's prompt), got "
+                         f"{type(pipe.model).__name__}")
+    return args.audio_guidance
+
+
 def caption(args: argparse.Namespace) -> int:
     extra = {"sound_tokenizer": args.sound_tokenizer} if args.sound_tokenizer else {}
     pipe = _pipeline("audio-text-to-text", args, **extra)
     call = {"max_new_tokens": args.max_new_tokens, **({"prompt": args.prompt} if args.prompt else {})}
-    if args.audio_guidance is not None:
-        if getattr(pipe, "sound_tokenizer", None) is None:
-            raise ValueError(f"--audio-guidance is for LM-MSN models (sound tokens in the LLM's prompt), got "
-                             f"{type(pipe.model).__name__}")
-        call["generate_kwargs"] = {"audio_guidance_scale": args.audio_guidance}
+    if (guidance := _audio_guidance(pipe, args)) is not None:
+        call["generate_kwargs"] = {"audio_guidance_scale": guidance}
     done, failed = _run_batches(pipe, args.audio, args.batch_size, call, "caption")
     _write_jsonl([{"path": path, "text": result[0]["generated_text"]} for path, result in done], args.out)
     return _summary("captioned", len(done), failed)
@@ -254,11 +259,8 @@ def classify(args: argparse.Namespace) -> int:
         call["hypothesis_template"] = args.template
     if args.instruction:
         call["instruction"] = args.instruction
-    if args.audio_guidance is not None:
-        if getattr(pipe, "sound_tokenizer", None) is None:
-            raise ValueError(f"--audio-guidance is for LM-MSN models (sound tokens in the LLM's prompt), got "
-                             f"{type(pipe.model).__name__}")
-        call["audio_guidance_scale"] = args.audio_guidance
+    if (guidance := _audio_guidance(pipe, args)) is not None:
+        call["audio_guidance_scale"] = guidance
     done, failed = _run_batches(pipe, args.audio, args.batch_size, call, "classify")
     _write_jsonl([{"path": path, "labels": result} for path, result in done], args.out)
     return _summary("classified", len(done), failed)

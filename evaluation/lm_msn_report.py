@@ -65,7 +65,7 @@ import torch
 from ..modeling.lm_msn import example_losses, generate_audio, generate_text, load_audio_llm, score_answers
 from ..processing.audio_io import write_audio
 from ..processing.pretokenized import load_pretokenized
-from ..processing.tasks import TaskExample, audio_segment, load_lm_msn_prompts, text_segment
+from ..processing.tasks import TaskExample, audio_question, load_lm_msn_prompts, text_segment
 from .captioning import caption_scores
 from .classification import format_label_match_table, label_in_text_accuracy
 
@@ -73,8 +73,8 @@ logger = logging.getLogger(__name__)
 
 
 def _question(row, prompt: str) -> list:
-    """The user turn that asks `prompt` about a row's audio: its codes, then the prompt on a new line."""
-    return [audio_segment(row["codes"]), text_segment("\n" + prompt)]
+    """The user turn that asks `prompt` about a row's audio, as training asked it (`audio_question`)."""
+    return audio_question(row["codes"], prompt)
 
 
 def answers(model, processor, rows: list, prompt: str, batch_size: int, max_new_tokens: int,
@@ -185,7 +185,8 @@ def label_ranking(model, processor, rows: list, prompt: str, candidates: list[st
     accuracy and the clip-by-clip comparison."""
     labels = [row["label"] for row in rows]
     own = score_answers(model, processor, [_question(row, prompt) for row in rows], candidates)
-    prior = score_answers(model, processor, [[text_segment("\n" + prompt)]], candidates)  # _question, no audio
+    audio_free = [segment for segment in _question(rows[0], prompt) if segment.kind != "audio"]
+    prior = score_answers(model, processor, [audio_free], candidates)  # the same for every row
     swapped = (score_answers(model, processor, [_question(row, prompt) for row in swapped_rows], candidates)
                if swapped_rows else None)
     target = torch.tensor([candidates.index(label) if label in candidates else -1 for label in labels])
@@ -422,6 +423,13 @@ def lm_msn_report(adapter: str, pretokenized: str, sound_tokenizer: str | None, 
     return result
 
 
+def _paired_cells(entry: dict) -> str:
+    """The `paired_comparison` of a report entry as three table cells: own better, swapped better, sign test p."""
+    paired = entry.get("paired")
+    return (f"{100 * paired['own_better']:.0f} % | {100 * paired['swapped_better']:.0f} % | "
+            f"{paired['sign_test_p']:.2g}") if paired else "- | - | -"
+
+
 def format_report(result: dict[str, Any], max_rows: int = 12) -> str:
     scale = result.get("audio_guidance_scale", 1.0)
     decoding = "greedy" if scale == 1 else f"greedy with audio guidance w = {scale:g}"
@@ -470,20 +478,15 @@ def format_report(result: dict[str, Any], max_rows: int = 12) -> str:
                   "audio | answers changed | own better | swapped better | sign test p |", "|---|---:|---:|---:|---:|"
                   "---:|---:|"]
 
-        def paired_cells(entry: dict) -> str:
-            paired = entry.get("paired")
-            return (f"{100 * paired['own_better']:.0f} % | {100 * paired['swapped_better']:.0f} % | "
-                    f"{paired['sign_test_p']:.2g}") if paired else "- | - | -"
-
         if "captions" in control:
             name = "sentence_similarity" if "sentence_similarity" in control["captions"] else "rouge_l"
             lines.append(f"| captions ({name}) | {result['caption_scores'][name]:.3f} | "
                          f"{control['captions'][name]:.3f} | {100 * control['captions']['changed']:.0f} % | "
-                         f"{paired_cells(control['captions'])} |")
+                         f"{_paired_cells(control['captions'])} |")
         if "labels" in control:
             lines.append(f"| labels (named, %) | {100 * result['label_guessing']['accuracy']:.2f} | "
                          f"{100 * control['labels']['accuracy']:.2f} | {100 * control['labels']['changed']:.0f} % | "
-                         f"{paired_cells(control['labels'])} |")
+                         f"{_paired_cells(control['labels'])} |")
         rows = [(name, control[key]["answer_nll"]) for key, name in (("captions", "reference caption"),
                                                                       ("labels", "reference label"))
                 if "answer_nll" in control.get(key, {})]
@@ -500,10 +503,8 @@ def format_report(result: dict[str, Any], max_rows: int = 12) -> str:
                   "| w | top-1 | top-5 | swapped top-1 | own better | swapped better | sign test p | different picks | "
                   "most frequent pick |", "|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
         for scale, entry in ranking["scales"].items():
-            paired = entry.get("paired")
-            control_cells = (f"{100 * entry['swapped_accuracy']:.1f} % | {100 * paired['own_better']:.0f} % | "
-                             f"{100 * paired['swapped_better']:.0f} % | {paired['sign_test_p']:.2g}") if paired \
-                else "- | - | - | -"
+            swapped = f"{100 * entry['swapped_accuracy']:.1f} %" if "swapped_accuracy" in entry else "-"
+            control_cells = f"{swapped} | {_paired_cells(entry)}"
             lines.append(f"| {scale} | {100 * entry['accuracy']:.1f} % | {100 * entry['top5_accuracy']:.1f} % | "
                          f"{control_cells} | {entry['distinct']} | {entry['most_frequent']} "
                          f"({entry['most_frequent_count']}) |")

@@ -7,9 +7,8 @@ from typing import Any
 
 from ..modeling.lm_msn.generation_lm_msn import generate_text
 from ..processing.feature_extraction_msn import MSNFeatureExtractor
-from ..processing.tasks.examples import audio_segment, text_segment
-from .base import codes_per_clip, is_instance_by_name
-from .lm_msn_support import default_prompt, is_lm_msn, load_sound_tokenizer
+from .base import is_instance_by_name
+from .lm_msn_support import clip_questions, default_prompt, sound_tokenizer_for
 from .mint_audio_text_to_text import CAPTION_PROMPT, MintAudioTextToTextPipeline
 
 __all__ = ["CAPTION_PROMPT", "AudioTextToTextPipeline"]
@@ -48,12 +47,10 @@ class AudioTextToTextPipeline(MintAudioTextToTextPipeline):
         super().__init__(*args, **kwargs)
 
     def _check_model(self) -> None:
-        self.sound_tokenizer = self.sound_extractor = None
-        if is_lm_msn(self.processor):
-            self.sound_tokenizer = load_sound_tokenizer(self._sound_tokenizer_argument, self.device, self.model)
+        self.sound_tokenizer = sound_tokenizer_for(self, self._sound_tokenizer_argument)
+        self.sound_extractor = None
+        if self.sound_tokenizer is not None:
             self.sound_extractor = MSNFeatureExtractor.from_tokenizer_config(self.sound_tokenizer.config)
-        elif self._sound_tokenizer_argument is not None:
-            raise ValueError("sound_tokenizer is for LM-MSN models (with an AudioTokenProcessor)")
         elif not is_instance_by_name(self.model, "MintForConditionalGeneration"):
             raise TypeError(f"audio-text-to-text serves MINT stage-2 models (MintForConditionalGeneration) and "
                             f"LM-MSN models (with an AudioTokenProcessor), got {type(self.model).__name__} with "
@@ -74,9 +71,7 @@ class AudioTextToTextPipeline(MintAudioTextToTextPipeline):
                                  f"prompt), got a {type(self.model).__name__}")
             return super()._forward(model_inputs, generate_kwargs)
         kwargs = {"max_new_tokens": 32, "do_sample": False, **(generate_kwargs or {})}
-        window = self.sound_tokenizer.config.window_frames
-        clips = codes_per_clip(self.sound_tokenizer, model_inputs["input_values"], model_inputs["padding_mask"])
-        prompts = [self.processor.chat_segments([audio_segment(codes[0, :window].tolist()),
-                                                 text_segment("\n" + model_inputs["prompt"])]) for codes in clips]
+        prompts = [self.processor.chat_segments(question) for question in clip_questions(
+            self.sound_tokenizer, model_inputs["input_values"], model_inputs["padding_mask"], model_inputs["prompt"])]
         max_new_tokens = kwargs.pop("max_new_tokens")
         return {"texts": generate_text(self.model, self.processor, prompts, max_new_tokens=max_new_tokens, **kwargs)}

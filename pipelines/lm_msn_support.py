@@ -8,7 +8,8 @@ from typing import Any
 
 import torch
 
-from .base import is_instance_by_name
+from ..processing.tasks.examples import audio_question
+from .base import codes_per_clip, is_instance_by_name
 
 SOUND_TOKENIZER_SUBFOLDER = "sound_tokenizer"
 """Where an exported LM-MSN folder keeps the MSN tokenizer that reads and writes its codes."""
@@ -34,6 +35,25 @@ def load_sound_tokenizer(sound_tokenizer: Any, device: torch.device | None = Non
         sound_tokenizer = MSNTokenizerModel.from_pretrained(sound_tokenizer)
     sound_tokenizer = sound_tokenizer.eval()
     return sound_tokenizer if device is None else sound_tokenizer.to(device)
+
+
+def sound_tokenizer_for(pipeline: Any, sound_tokenizer: Any):
+    """A pipeline's sound tokenizer (`load_sound_tokenizer`) when its processor is LM-MSN's, else None; a
+    `sound_tokenizer` given for any other model is refused."""
+    if is_lm_msn(pipeline.processor):
+        return load_sound_tokenizer(sound_tokenizer, pipeline.device, pipeline.model)
+    if sound_tokenizer is not None:
+        raise ValueError("sound_tokenizer is for LM-MSN models (with an AudioTokenProcessor)")
+    return None
+
+
+def clip_questions(sound_tokenizer: Any, input_values: torch.Tensor, padding_mask: torch.Tensor | None,
+                   prompt: str) -> list[list]:
+    """Each clip of a padded batch as the user turn that asks `prompt` about it (`audio_question`): its codes, at
+    most one decoder window (the tokenizer's `window_frames`, as in training), then the prompt."""
+    window = sound_tokenizer.config.window_frames
+    return [audio_question(codes[0, :window].tolist(), prompt)
+            for codes in codes_per_clip(sound_tokenizer, input_values, padding_mask)]
 
 
 def is_lm_msn(processor: Any) -> bool:

@@ -4,13 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import torch
-
 from ..modeling.lm_msn.generation_lm_msn import score_answers
 from ..processing.feature_extraction_msn import MSNFeatureExtractor
-from ..processing.tasks.examples import audio_segment, text_segment
-from .base import BatchedAudioPipeline, codes_per_clip
-from .lm_msn_support import default_prompt, is_lm_msn, load_sound_tokenizer
+from .base import BatchedAudioPipeline
+from .lm_msn_support import clip_questions, default_prompt, is_lm_msn, sound_tokenizer_for
 from .zero_shot_audio_classification import MintZeroShotAudioClassificationPipeline, _check_labels, ranked_labels
 
 __all__ = ["LMMSNZeroShotAudioClassificationPipeline"]
@@ -44,12 +41,10 @@ class LMMSNZeroShotAudioClassificationPipeline(MintZeroShotAudioClassificationPi
 
     def __init__(self, *args: Any, sound_tokenizer: Any = None, **kwargs: Any):
         super().__init__(*args, **kwargs)
-        self.sound_tokenizer = self.sound_extractor = None
-        if is_lm_msn(self.processor):
-            self.sound_tokenizer = load_sound_tokenizer(sound_tokenizer, self.device, self.model)
+        self.sound_tokenizer = sound_tokenizer_for(self, sound_tokenizer)
+        self.sound_extractor = None
+        if self.sound_tokenizer is not None:
             self.sound_extractor = MSNFeatureExtractor.from_tokenizer_config(self.sound_tokenizer.config)
-        elif sound_tokenizer is not None:
-            raise ValueError("sound_tokenizer is for LM-MSN models (with an AudioTokenProcessor)")
 
     def __call__(self, audios: Any, **kwargs: Any) -> Any:
         if self.sound_tokenizer is None:
@@ -87,13 +82,11 @@ class LMMSNZeroShotAudioClassificationPipeline(MintZeroShotAudioClassificationPi
     def _forward(self, model_inputs: dict[str, Any], audio_guidance_scale: float = 1.0) -> dict[str, Any]:
         if self.sound_tokenizer is None:
             return super()._forward(model_inputs)
-        window = self.sound_tokenizer.config.window_frames
-        clips = codes_per_clip(self.sound_tokenizer, model_inputs["input_values"], model_inputs["padding_mask"])
-        questions = [[audio_segment(codes[0, :window].tolist()), text_segment("\n" + model_inputs["instruction"])]
-                     for codes in clips]
+        questions = clip_questions(self.sound_tokenizer, model_inputs["input_values"], model_inputs["padding_mask"],
+                                   model_inputs["instruction"])
         labels = model_inputs["candidate_labels"]
         logits = score_answers(self.model, self.processor, questions, labels, audio_guidance_scale=audio_guidance_scale)
-        return {"candidate_labels": labels, "logits": torch.as_tensor(logits).float()}
+        return {"candidate_labels": labels, "logits": logits}
 
     def postprocess(self, model_outputs: dict[str, Any]) -> Any:
         if self.sound_tokenizer is None:

@@ -10,7 +10,7 @@ from transformers import TextToAudioPipeline
 from ..modeling.lm_msn.generation_lm_msn import generate_audio
 from ..processing.tasks.examples import text_segment
 from .base import BatchedAudioPipeline
-from .lm_msn_support import default_prompt, is_lm_msn, load_sound_tokenizer
+from .lm_msn_support import default_prompt, is_lm_msn, sound_tokenizer_for
 
 
 class LMMSNTextToAudioPipeline(BatchedAudioPipeline, TextToAudioPipeline):
@@ -41,12 +41,9 @@ class LMMSNTextToAudioPipeline(BatchedAudioPipeline, TextToAudioPipeline):
 
     def __init__(self, *args: Any, sound_tokenizer: Any = None, **kwargs: Any):
         super().__init__(*args, **kwargs)
-        self.sound_tokenizer = None
-        if is_lm_msn(self.processor):
-            self.sound_tokenizer = load_sound_tokenizer(sound_tokenizer, self.device, self.model)
+        self.sound_tokenizer = sound_tokenizer_for(self, sound_tokenizer)
+        if self.sound_tokenizer is not None:
             self.sampling_rate = self.sound_tokenizer.config.sampling_rate
-        elif sound_tokenizer is not None:
-            raise ValueError("sound_tokenizer is for LM-MSN models (with an AudioTokenProcessor)")
 
     def __call__(self, text_inputs: Any, **kwargs: Any) -> Any:
         if not is_lm_msn(self.processor):

@@ -42,6 +42,7 @@ __all__ = [
     "SEGMENT_KINDS",
     "Segment",
     "TaskExample",
+    "audio_question",
     "audio_segment",
     "control_segment",
     "eos_segment",
@@ -190,6 +191,13 @@ def control_segment(text: str, is_target: bool = False) -> Segment:
 def audio_segment(codes: Sequence[int], is_target: bool = False) -> Segment:
     """An `"audio"` segment from `codes` of shape `(num_frames,)` (list, tuple, 1-D array or tensor of ints)."""
     return Segment("audio", codes=codes, is_target=is_target)
+
+
+def audio_question(codes: Sequence[int], prompt: str) -> list[Segment]:
+    """The LM-MSN stage-2 user turn about a clip: its codes, then `prompt` on a new line. Training
+    (`lm_msn_chat_example`), the report and the pipelines all ask this way, so a question at inference reads as it
+    did in training."""
+    return [audio_segment(codes), text_segment("\n" + prompt)]
 
 
 def eos_segment(is_target: bool = True) -> Segment:

@@ -39,6 +39,7 @@ from typing import Any
 from .examples import (
     Segment,
     TaskExample,
+    audio_question,
     audio_segment,
     check_choice,
     check_codes,
@@ -282,7 +283,7 @@ def lm_msn_chat_example(
     if task == "question_answering":
         instruction = check_text(instruction, "instruction")
         answer = check_text(response, "response")
-        user = [audio_segment(codes), text_segment("\n" + instruction)]
+        user = audio_question(codes, instruction)
         assistant = [text_segment(answer)]
     elif task == "text_to_audio":
         caption = check_text(caption, "caption")
@@ -290,7 +291,7 @@ def lm_msn_chat_example(
         assistant = [audio_segment(codes)]
     else:
         answer = check_text(caption, "caption") if task == "captioning" else check_label(label)
-        user = [audio_segment(codes), text_segment("\n" + rng.choice(phrasings[task]))]
+        user = audio_question(codes, rng.choice(phrasings[task]))
         assistant = [text_segment(answer)]
     wrap = vicuna_v11_prompt if chat_template is None else chat_template
     return TaskExample(task, tuple(wrap(user, assistant)))
